@@ -1,0 +1,51 @@
+"""Execute notebooks top to bottom, in place, in the same environment ``pytest --nbval`` uses.
+
+    python -m tools.execute_notebooks notebooks/01_depth_and_parameters.ipynb [...]
+    python -m tools.execute_notebooks --all
+
+This is how stored outputs are produced: one clean run, execution counts 1..N. Commit the
+result; `make test` then compares a fresh run against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from tools.nbenv import NOTEBOOKS, configure_env
+
+
+def execute(path: Path, timeout: int = 1800) -> float:
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    for cell in nb.cells:  # keep diffs small: no per-cell execution metadata
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--all", action="store_true", help="every notebooks/*.ipynb, in order")
+    args = parser.parse_args(argv)
+    paths = sorted(NOTEBOOKS.glob("*.ipynb")) if args.all else args.notebooks
+    if not paths:
+        parser.error("name notebooks to execute, or pass --all")
+    configure_env()
+    for path in paths:
+        seconds = execute(path)
+        print(f"{path.name}: executed in {seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
