@@ -1,0 +1,275 @@
+"""Datasets that need no network: a generated *source* task, a small real *target* task, CIFAR-10.
+
+* :func:`source_dataset` -- printed letters rendered with the fonts matplotlib ships (DejaVu,
+  STIX, Computer Modern), randomly shifted, rotated, scaled, sheared, thickened or thinned,
+  blurred to a low resolution, coloured and noised. Generated deterministically, in any quantity.
+* :func:`target_dataset` -- ``"digits"``: scikit-learn's 1,797 real handwritten digits (8x8,
+  shipped inside scikit-learn), or ``"cifar10"`` through torchvision when a network is there.
+
+Every image is a ``(3, image_size, image_size)`` float tensor. Pixels start in [0, 1]; the one
+transform the course uses for all datasets, :data:`normalize` (mean 0.5, std 0.25 per channel),
+is applied unless another ``transform`` is given, so features learnt on one dataset fit another.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+
+#: The course's one input transform, for every dataset: [0, 1] pixels -> about [-2, 2].
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+normalize = T.Normalize(MEAN, STD)
+
+#: The source task's classes: the 26 capital letters (no digits, so the target's classes are new).
+SOURCE_CLASSES = list(string.ascii_uppercase)
+_SOURCE_SEEDS = {"train": 1_000, "test": 2_000}  # distinct streams: no test image is a train image
+_CHUNK = 20 * 26  # seeded chunks, each class-balanced; a smaller dataset is a prefix of a larger
+SOURCE_SIZES = {"train": 16 * _CHUNK, "test": 4 * _CHUNK}  # 8,320 and 2,080 images
+_FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
+          "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",
+          "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique",
+          "DejaVuSansMono-BoldOblique", "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic",
+          "STIXGeneralBolIta", "cmr10", "cmb10", "cmss10", "cmtt10", "cmti10", "cmmi10")
+DIGITS_TRAIN_PER_CLASS = 50  # 500 training images, the rest (1,297) for testing
+TARGETS = ("digits", "cifar10")
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A dataset cannot be loaded here (e.g. CIFAR-10 offline); the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """Where generated data, downloads and checkpoints live (created if missing).
+
+    ``$COURSE_DATA_DIR`` when set; else ``<repo>/data/cache`` when running from a checkout;
+    else ``~/.cache/course_utils``.
+    """
+    if os.environ.get("COURSE_DATA_DIR"):
+        path = Path(os.environ["COURSE_DATA_DIR"]).expanduser()
+    else:
+        repo = Path(__file__).resolve().parents[1]
+        checkout = (repo / "pyproject.toml").is_file() and (repo / "data").is_dir()
+        path = repo / "data" / "cache" if checkout else Path.home() / ".cache" / "course_utils"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class ImageTensorDataset(Dataset):
+    """Images held in memory as uint8 ``(N, 3, H, W)``, served as floats in [0, 1] + ``transform``."""
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, classes: list[str],
+                 transform: Callable | None = None, name: str = "") -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        self.images, self.targets, self.classes = images, targets.long(), list(classes)
+        self.transform = normalize if transform is None else transform
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.images[index].float() / 255  # (3, H, W) in [0, 1]
+        return self.transform(image), int(self.targets[index])
+
+    def __repr__(self) -> str:
+        h, w = self.images.shape[-2:]
+        return (f"{type(self).__name__}({self.name!r}, {len(self)} images of 3x{h}x{w}, "
+                f"{len(self.classes)} classes)")
+
+
+def _check_size(image_size: int) -> None:
+    if not isinstance(image_size, int) or image_size < 8:
+        raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+
+
+def _check_split(split: str, allowed) -> None:
+    if split not in allowed:
+        raise ValueError(f"unknown split {split!r}; choose one of {sorted(allowed)}")
+
+
+# ---------------------------------------------------------------- source: rendered letters
+
+@lru_cache(maxsize=1)
+def _glyphs(canvas: int = 64) -> torch.Tensor:
+    """Ink masks ``(classes, fonts, canvas, canvas)`` in [0, 1], each glyph centred, longest side 3/4."""
+    import matplotlib
+    from matplotlib.ft2font import FT2Font
+
+    font_dir = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    out = torch.zeros(len(SOURCE_CLASSES), len(_FONTS), canvas, canvas)
+    for j, name in enumerate(_FONTS):
+        font = FT2Font(str(font_dir / f"{name}.ttf"))
+        for i, char in enumerate(SOURCE_CLASSES):
+            font.set_size(48, 72)
+            font.set_text(char, 0.0)
+            font.draw_glyphs_to_bitmap()
+            bitmap = torch.from_numpy(np.asarray(font.get_image(), dtype=np.float32) / 255)
+            rows, cols = bitmap.sum(1).nonzero(), bitmap.sum(0).nonzero()
+            bitmap = bitmap[rows.min():rows.max() + 1, cols.min():cols.max() + 1]  # tight box
+            scale = 0.75 * canvas / max(bitmap.shape)
+            h, w = (max(1, round(s * scale)) for s in bitmap.shape)
+            glyph = F.interpolate(bitmap[None, None], size=(h, w), mode="area")[0, 0]
+            top, left = (canvas - h) // 2, (canvas - w) // 2
+            out[i, j, top:top + h, left:left + w] = glyph
+    return out
+
+
+def _uniform(g: torch.Generator, n: int, low: float, high: float) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=g)
+
+
+def _render_chunk(seed: int, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One seeded chunk of ``_CHUNK`` images: uint8 ``(n, 3, S, S)`` and labels ``(n,)``."""
+    g = torch.Generator().manual_seed(seed)
+    glyphs = _glyphs()
+    k, n = len(SOURCE_CLASSES), _CHUNK
+    labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]  # balanced classes
+    fonts = torch.randint(len(_FONTS), (n,), generator=g)
+    masks = glyphs[labels, fonts][:, None]  # (n, 1, 64, 64)
+    # stroke width: erode (min-pool), keep, or dilate (max-pool) the ink
+    stroke = torch.randint(3, (n,), generator=g)
+    thin, thick = -F.max_pool2d(-masks, 3, 1, 1), F.max_pool2d(masks, 3, 1, 1)
+    masks = torch.where((stroke == 0)[:, None, None, None], thin,
+                        torch.where((stroke == 2)[:, None, None, None], thick, masks))
+    # random affine map (output -> input coordinates): rotation, scale, shear, shift
+    angle = _uniform(g, n, -15, 15) * math.pi / 180
+    scale = _uniform(g, n, 0.85, 1.3)  # >1 shrinks the glyph (we sample the input further out)
+    shear = _uniform(g, n, -0.25, 0.25)
+    shift = _uniform(g, 2 * n, -0.15, 0.15).view(n, 2)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin + shear, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (n, 2, 3)
+    theta[:, :, :2] *= scale[:, None, None]
+    big = 2 * image_size
+    grid = F.affine_grid(theta, (n, 1, big, big), align_corners=False)
+    masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    masks = F.interpolate(masks, size=(image_size, image_size), mode="area")  # anti-aliased
+    # a third are seen at a low resolution (8-16 px) and blown up again, like scanned digits
+    low = torch.randint(8, 17, (n,), generator=g)
+    blurry = torch.rand(n, generator=g) < 1 / 3
+    for res in low[blurry].unique().tolist():
+        pick = blurry & (low == res)
+        small = F.interpolate(masks[pick], size=(res, res), mode="area")
+        masks[pick] = F.interpolate(small, size=(image_size, image_size), mode="bilinear",
+                                    align_corners=False)
+    # colours: half light-grey ink on a dark background (as the target digits), half random RGB
+    grey = torch.rand(n, generator=g) < 0.5
+    ink = torch.where(grey[:, None], _uniform(g, n, 0.6, 1.0)[:, None].expand(n, 3),
+                      torch.rand(n, 3, generator=g))
+    paper = torch.where(grey[:, None], _uniform(g, n, 0.0, 0.25)[:, None].expand(n, 3),
+                        torch.rand(n, 3, generator=g))
+    weak = (ink - paper).abs().mean(1) < 0.3  # too little contrast: swap for a sure contrast
+    ink[weak], paper[weak] = 1 - paper[weak].round(), paper[weak].round()
+    images = paper[:, :, None, None] + masks * (ink - paper)[:, :, None, None]
+    images = images + _uniform(g, n, 0.0, 0.06)[:, None, None, None] * torch.randn(
+        images.shape, generator=g)
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8), labels
+
+
+def source_dataset(split: str = "train", *, size: int | None = None, image_size: int = 32,
+                   transform: Callable | None = None) -> ImageTensorDataset:
+    """The course's generated source task: 26 printed capital letters, ``(3, S, S)`` images.
+
+    Deterministic: the same arguments give the same images on any machine, and a dataset of
+    ``size`` n is the first n images of a larger one. ``size`` defaults to
+    ``SOURCE_SIZES[split]`` (8,320 train, 2,080 test). ``transform`` defaults to :data:`normalize`;
+    pass ``torch.nn.Identity()`` for raw [0, 1] pixels.
+    """
+    _check_split(split, SOURCE_SIZES)
+    _check_size(image_size)
+    size = SOURCE_SIZES[split] if size is None else size
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    chunks = [_render_chunk(_SOURCE_SEEDS[split] + c, image_size)
+              for c in range(-(-size // _CHUNK))]
+    images = torch.cat([c[0] for c in chunks])[:size]
+    labels = torch.cat([c[1] for c in chunks])[:size]
+    return ImageTensorDataset(images, labels, SOURCE_CLASSES, transform, name=f"letters/{split}")
+
+
+# ---------------------------------------------------------------- targets: digits, CIFAR-10
+
+def _digits_split() -> dict[str, np.ndarray]:
+    """Fixed stratified split of scikit-learn's digits: 50 per class for training, rest test."""
+    from sklearn.datasets import load_digits
+
+    y = load_digits().target
+    rng = np.random.default_rng(0)
+    train = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:DIGITS_TRAIN_PER_CLASS]
+                                    for c in range(10)]))
+    test = np.setdiff1d(np.arange(len(y)), train)
+    return {"train": train, "test": test, "all": np.arange(len(y))}
+
+
+def _digits(split: str, image_size: int, transform: Callable | None) -> ImageTensorDataset:
+    from sklearn.datasets import load_digits
+
+    _check_split(split, ("train", "test", "all"))
+    bunch = load_digits()
+    index = _digits_split()[split]
+    pixels = torch.from_numpy(bunch.images[index]).float()[:, None] / 16  # (N, 1, 8, 8) in [0, 1]
+    pixels = F.interpolate(pixels, size=(image_size, image_size), mode="bilinear",
+                           align_corners=False).clamp(0, 1)
+    images = (pixels.expand(-1, 3, -1, -1) * 255).round().to(torch.uint8)  # grey -> 3 channels
+    targets = torch.from_numpy(bunch.target[index])
+    return ImageTensorDataset(images, targets, [str(d) for d in range(10)], transform,
+                              name=f"digits/{split}")
+
+
+def _cifar10(split: str, image_size: int, transform: Callable | None, download: bool) -> Dataset:
+    from torchvision.datasets import CIFAR10
+
+    _check_split(split, ("train", "test"))
+    root = cache_dir() / "cifar10"
+    steps = [T.ToTensor()]
+    if image_size != 32:
+        steps.append(T.Resize(image_size, antialias=True))
+    steps.append(normalize if transform is None else transform)
+    try:
+        return CIFAR10(root, train=split == "train", transform=T.Compose(steps), download=download)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; "not found" a RuntimeError
+        how = ("the download failed (no network here?)" if download else
+               "it is not downloaded yet (pass download=True on a machine with internet)")
+        raise DatasetUnavailableError(
+            f"CIFAR-10 is not available in {root}: {how}. On Colab, target_dataset('cifar10', "
+            "download=True) fetches it (170 MB); offline, copy cifar-10-python.tar.gz into that "
+            f"folder or use target_dataset('digits'), which needs no network. ({type(exc).__name__}: "
+            f"{exc})") from None
+
+
+def target_dataset(name: str = "digits", split: str = "train", *, image_size: int = 32,
+                   transform: Callable | None = None, download: bool = False) -> Dataset:
+    """A real 10-class target task as ``(3, S, S)`` float images (``transform`` defaults to
+    :data:`normalize`).
+
+    ``"digits"``: scikit-learn's handwritten digits (no network needed), a fixed stratified split:
+    ``"train"`` 500 images (50 per class), ``"test"`` the other 1,297 (``"all"``: 1,797).
+    ``"cifar10"``: torchvision's CIFAR-10 under ``cache_dir()/"cifar10"``; ``download=True`` fetches
+    it; when it cannot be had, :class:`DatasetUnavailableError` says what to do.
+    """
+    _check_size(image_size)
+    if name == "digits":
+        return _digits(split, image_size, transform)
+    if name == "cifar10":
+        return _cifar10(split, image_size, transform, download)
+    raise ValueError(f"unknown target dataset {name!r}; choose one of {list(TARGETS)}")
+
+
+def denormalize(images: torch.Tensor) -> torch.Tensor:
+    """Undo :data:`normalize` for display: ``(..., 3, H, W)`` -> pixels in [0, 1]."""
+    mean = torch.tensor(MEAN, device=images.device).view(3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(3, 1, 1)
+    return (images * std + mean).clamp(0, 1)
