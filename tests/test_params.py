@@ -271,3 +271,22 @@ def test_depth_clear_errors():
         depth(nn.Linear(3, 2), [0.0, 1.0, 2.0])
     with pytest.raises(TypeError, match="torch.nn.Module"):
         depth("resnet50", torch.zeros(1, 3))
+
+
+def test_plot_parameter_counts_takes_table_rows():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from course_utils.plots import plot_parameter_counts
+
+    rows = parameter_table(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1)))
+    fig = plot_parameter_counts(rows + [{"name": "relu", "parameters": 0}], title="t")
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure) and len(ax.patches) == 3
+    assert [t.get_text() for t in ax.texts] == ["15", "4", "0"]
+    with pytest.raises(KeyError, match="label=.*value="):
+        plot_parameter_counts([{"layer": "x", "count": 1}])
+    with pytest.raises(ValueError, match="at least one row"):
+        plot_parameter_counts([])
