@@ -20,10 +20,28 @@ from nbclient import NotebookClient
 from tools.nbenv import NOTEBOOKS, configure_env
 
 
+class NbvalLikeClient(NotebookClient):
+    """Execute the way nbval sees a run, so stored outputs are what the comparison gets.
+
+    nbval neither redirects what an ``Output`` widget captures (e.g. the text printed by an
+    ``ipywidgets.interact`` callback) nor applies ``clear_output``: the captured text arrives as
+    a plain cell output. Plain nbclient would hide it inside the widget's state, and strict nbval
+    would then fail on "unexpected output". Mirroring nbval keeps that text visible in the stored
+    notebook too (under the widget), which is also what a reader on a static page wants to see.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.widget_registry = {}  # no OutputModel hook: captured output stays in the cell
+
+    def clear_output(self, outs, msg, cell_index):  # noqa: D102 - nbval ignores clear_output
+        return None
+
+
 def execute(path: Path, timeout: int = 1800) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+    client = NbvalLikeClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     for cell in nb.cells:  # keep diffs small: no per-cell execution metadata

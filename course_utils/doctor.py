@@ -1,0 +1,125 @@
+"""Environment check: ``python -m course_utils doctor`` prints [OK]/[WARN]/[FAIL] per requirement.
+
+A [FAIL] is something the learner must fix (the command then exits with status 1); a [WARN] is
+optional (no GPU, no network for the online extras). Paste the output into a bug report.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+MIN_PYTHON = (3, 10)
+MIN_VERSIONS = {"torch": "2.1", "torchvision": "0.16", "ipywidgets": "8.0", "matplotlib": "3.7",
+                "tqdm": "4.65", "scikit-learn": "1.3"}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "OK", "WARN" or "FAIL"
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.status}] {self.name}: {self.detail}"
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_python(version_info=sys.version_info) -> Check:
+    found = ".".join(map(str, version_info[:3]))
+    if tuple(version_info[:2]) >= MIN_PYTHON:
+        return Check("Python", "OK", found)
+    need = ".".join(map(str, MIN_PYTHON))
+    return Check("Python", "FAIL", f"{found}; the course needs Python >= {need} (see README: make lab)")
+
+
+def check_package(dist: str, minimum: str, version_of: Callable[[str], str] = metadata.version) -> Check:
+    try:
+        found = version_of(dist)
+    except metadata.PackageNotFoundError:
+        return Check(dist, "FAIL", "not installed; run `make install` (or pip install -e '.[dev]')")
+    if _version_tuple(found) < _version_tuple(minimum):
+        return Check(dist, "FAIL", f"{found} is older than {minimum}; upgrade: pip install -U '{dist}>={minimum}'")
+    return Check(dist, "OK", found)
+
+
+def check_widgets() -> Check:
+    """ipywidgets needs JupyterLab's widget extension (jupyterlab_widgets) to render."""
+    try:
+        found = metadata.version("jupyterlab_widgets")
+    except metadata.PackageNotFoundError:
+        return Check("JupyterLab widgets", "FAIL",
+                     "jupyterlab_widgets is missing: sliders will show 'Error displaying widget'; "
+                     "pip install -U ipywidgets")
+    return Check("JupyterLab widgets", "OK", f"jupyterlab_widgets {found}")
+
+
+def check_device() -> Check:
+    import torch
+
+    from course_utils.repro import get_device
+
+    device = get_device()
+    if device.type == "cuda":
+        return Check("device", "OK", f"cuda ({torch.cuda.get_device_name(0)})")
+    if device.type == "mps":
+        return Check("device", "OK", "mps (Apple GPU)")
+    return Check("device", "WARN", f"cpu only, {torch.get_num_threads()} threads: every notebook "
+                 "runs on a CPU, in a few minutes; a GPU only makes the optional parts faster")
+
+
+def check_data() -> Check:
+    """The offline target dataset ships with scikit-learn: check it loads."""
+    try:
+        from sklearn.datasets import load_digits
+
+        n = len(load_digits().target)
+    except Exception as exc:  # noqa: BLE001 - report whatever broke
+        return Check("offline data", "FAIL", f"scikit-learn's digits did not load ({exc}); "
+                     "reinstall: pip install -U scikit-learn")
+    return Check("offline data", "OK", f"scikit-learn digits: {n} images")
+
+
+def check_network(host: str = "download.pytorch.org", port: int = 443, timeout: float = 3.0) -> Check:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError:
+        return Check("network", "WARN", f"{host} unreachable: the course runs offline on its own "
+                     "data and models; ImageNet weights and CIFAR-10 need a network (e.g. Colab)")
+    return Check("network", "OK", f"{host} reachable: ImageNet weights and CIFAR-10 can be downloaded")
+
+
+def run_checks(network: bool = True) -> list[Check]:
+    checks = [check_python()]
+    checks += [check_package(dist, minimum) for dist, minimum in MIN_VERSIONS.items()]
+    checks.append(check_widgets())
+    if all(c.status != "FAIL" for c in checks if c.name in ("torch", "torchvision")):
+        checks.append(check_device())
+    checks.append(check_data())
+    if network:
+        checks.append(check_network())
+    return checks
+
+
+def main(network: bool = True) -> int:
+    """Print every check; return 1 if any failed (something the learner must fix), else 0."""
+    checks = run_checks(network=network)
+    for check in checks:
+        print(check)
+    failed = [c for c in checks if c.status == "FAIL"]
+    print(f"\n{len(failed)} problem(s) to fix." if failed else "\nAll required checks passed.")
+    return 1 if failed else 0
