@@ -1,0 +1,250 @@
+"""The canonical training loop, in plain sight.
+
+    for inputs, targets in train_loader:       # one epoch
+        optimizer.zero_grad()                  # 1. forget the previous batch's gradients
+        logits = model(inputs)                 # 2. forward
+        loss = loss_fn(logits, targets)        # 3. loss
+        loss.backward()                        # 4. gradients
+        optimizer.step()                       # 5. update
+
+:func:`train_one_epoch` is that loop plus bookkeeping (mean loss, accuracy, progress bar),
+:func:`evaluate` measures a model without training it, and :func:`fit` repeats both for a
+number of epochs, returning a history (a list of plain dicts) that ``plots.plot_history`` draws.
+With ``checkpoint_path``, :func:`fit` saves everything needed to continue after each epoch,
+and ``resume=True`` continues an interrupted run so that it ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_utils.checkpoint import (CheckpointError, load_checkpoint, restore_states,
+                                     save_checkpoint)
+
+CHECKPOINT_FORMAT = "course_utils.fit/1"
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: Any,
+                    device: torch.device | str | None = None, *, scheduler: Any = None,
+                    progress: bool = True) -> dict:
+    """Train ``model`` for one pass over ``loader``; return ``{"loss": mean, "acc": accuracy}``.
+
+    ``loader`` yields ``(inputs, targets)``; the loss is averaged over samples. ``scheduler``
+    (if given) is stepped once per batch. ``device=None`` uses the device of the model's
+    parameters. ``acc`` is ``None`` when the outputs are not class scores for the targets.
+    """
+    device = _resolve_device(model, device)
+    model.train()  # dropout on, BatchNorm uses (and updates) batch statistics
+    sums = _Sums(device)
+    for inputs, targets in _batches(loader, progress, "train"):
+        inputs, targets = inputs.to(device), targets.to(device)
+        optimizer.zero_grad()
+        logits = model(inputs)
+        loss = loss_fn(logits, targets)
+        if loss.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar (reduction='mean'), got a tensor "
+                             f"of shape {tuple(loss.shape)}")
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        sums.add(loss, logits, targets)
+    return sums.result()
+
+
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable,
+             device: torch.device | str | None = None) -> dict:
+    """Measure ``model`` on ``loader`` without training it: ``{"loss": mean, "acc": accuracy}``.
+
+    Runs in ``model.eval()`` mode (dropout off, BatchNorm uses running statistics) under
+    ``torch.inference_mode()`` (no graph is built); the model's previous mode is restored.
+    """
+    device = _resolve_device(model, device)
+    was_training = model.training
+    model.eval()
+    sums = _Sums(device)
+    try:
+        with torch.inference_mode():
+            for inputs, targets in _batches(loader, False, "eval"):
+                inputs, targets = inputs.to(device), targets.to(device)
+                logits = model(inputs)
+                sums.add(loss_fn(logits, targets), logits, targets)
+    finally:
+        model.train(was_training)
+    return sums.result()
+
+
+def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: Any, *,
+        epochs: int, val_loader: Iterable | None = None,
+        device: torch.device | str | None = None, scheduler: Any = None,
+        checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
+        progress: bool = True) -> list[dict]:
+    """Train for ``epochs`` epochs; return one dict per epoch (plain Python values).
+
+    Keys: ``epoch`` (1-based), ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (``None``
+    without ``val_loader``), ``lr`` (first parameter group's, at the start of the epoch) and
+    ``seconds`` (wall time of the epoch). ``scheduler`` is stepped once per batch.
+
+    With ``checkpoint_path`` a checkpoint is written atomically after every epoch (model,
+    optimizer, scheduler, history and every random state, including the train loader's
+    generator). ``resume=True`` continues from it when it exists (and starts from scratch when
+    it does not); the result equals an uninterrupted run's.
+    """
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    if resume and checkpoint_path is None:
+        raise ValueError("resume=True needs checkpoint_path= (the file to resume from)")
+    if device is not None:
+        model.to(device)
+    device = _resolve_device(model, device)
+    history: list[dict] = []
+    if resume and Path(checkpoint_path).exists():
+        history = _restore(checkpoint_path, model, optimizer, scheduler, train_loader, device)
+    bar = tqdm(range(len(history) + 1, epochs + 1), desc="epochs", disable=not progress,
+               initial=min(len(history), epochs), total=epochs)
+    for epoch in bar:
+        start = time.perf_counter()
+        lr = float(optimizer.param_groups[0]["lr"])
+        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+                                scheduler=scheduler, progress=progress)
+        val = (evaluate(model, val_loader, loss_fn, device) if val_loader is not None
+               else {"loss": None, "acc": None})
+        history.append({"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
+                        "val_loss": val["loss"], "val_acc": val["acc"], "lr": lr,
+                        "seconds": time.perf_counter() - start})
+        if progress:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in history[-1].items()
+                             if k in ("train_loss", "val_loss", "val_acc") and v is not None})
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, _snapshot(model, optimizer, scheduler, train_loader,
+                                                       history, epochs))
+    bar.close()
+    return history
+
+
+# ---- bookkeeping ---------------------------------------------------------------------------
+
+class _Sums:
+    """Running sums kept as tensors on the device: no ``.item()`` (no GPU sync) per batch."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.samples, self.labels, self.classify = 0, 0, True
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        if loss.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar (reduction='mean'), got a tensor "
+                             f"of shape {tuple(loss.shape)}")
+        n = targets.shape[0] if targets.dim() > 0 else 1
+        self.loss += loss.detach() * n  # mean per batch -> sum over samples
+        self.samples += n
+        if self.classify:
+            # (B, C, ...) logits vs (B, ...) class indices, or vs (B, C, ...) probabilities.
+            if logits.dim() == targets.dim() + 1 and not targets.is_floating_point():
+                labels = targets
+            elif (logits.shape == targets.shape and targets.is_floating_point()
+                  and logits.dim() > 1 and logits.shape[1] > 1):
+                labels = targets.argmax(1)
+            else:
+                self.classify = False  # e.g. regression: accuracy has no meaning
+                return
+            self.correct += (logits.detach().argmax(1) == labels).sum()
+            self.labels += labels.numel()
+
+    def result(self) -> dict:
+        if self.samples == 0:
+            raise ValueError("the loader yielded no batches; check the dataset and batch size")
+        acc = self.correct.item() / self.labels if self.classify and self.labels else None
+        return {"loss": self.loss.item() / self.samples, "acc": acc}
+
+
+def _batches(loader: Iterable, progress: bool, desc: str):
+    # A manual bar, not tqdm(loader): tqdm.auto's class calls iter(loader) once more in its
+    # constructor, which draws from the loader's generator (shuffling changes with progress=)
+    # and, with num_workers > 0, starts the workers twice.
+    total = len(loader) if hasattr(loader, "__len__") else None
+    with tqdm(total=total, desc=desc, leave=False, disable=not progress) as bar:
+        for batch in loader:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                raise ValueError("each batch must be a pair (inputs, targets), e.g. from a "
+                                 f"DataLoader over a TensorDataset; got {type(batch).__name__}"
+                                 + (f" of length {len(batch)}" if hasattr(batch, "__len__")
+                                    else ""))
+            yield batch
+            bar.update()
+
+
+def _resolve_device(model: nn.Module, device) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+# ---- checkpoints -----------------------------------------------------------------------------
+
+def _generators(loader: Any) -> dict[str, torch.Generator]:
+    """The torch generators that decide the loader's order (shuffling, worker seeds)."""
+    found: dict[str, torch.Generator] = {}
+    for name, owner in (("loader", loader), ("sampler", getattr(loader, "sampler", None)),
+                        ("batch_sampler", getattr(getattr(loader, "batch_sampler", None),
+                                                  "sampler", None))):
+        gen = getattr(owner, "generator", None)
+        if isinstance(gen, torch.Generator) and all(gen is not g for g in found.values()):
+            found[name] = gen
+    return found
+
+
+def _snapshot(model, optimizer, scheduler, loader, history, epochs) -> dict:
+    np_state = np.random.get_state()
+    rng = {"torch": torch.get_rng_state(), "python": random.getstate(),
+           "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                     *np_state[2:]],
+           "generators": {name: g.get_state() for name, g in _generators(loader).items()}}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {"format": CHECKPOINT_FORMAT, "epoch": len(history), "epochs": epochs,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "history": history, "rng": rng}
+
+
+def _restore(path, model, optimizer, scheduler, loader, device) -> list[dict]:
+    state = load_checkpoint(path, map_location=device)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {path} was not written by fit() (format "
+                              f"{state.get('format')!r}); pass another checkpoint_path")
+    if (scheduler is None) != (state.get("scheduler") is None):
+        raise CheckpointError(f"checkpoint {path} was trained "
+                              f"{'with' if scheduler is None else 'without'} a scheduler; "
+                              f"resume with the same setup as the interrupted run")
+    gens = _generators(loader)
+    rng = state["rng"]
+    if set(gens) != set(rng["generators"]):
+        raise CheckpointError(f"checkpoint {path}: the train loader's generators "
+                              f"{sorted(rng['generators'])} do not match this loader's "
+                              f"{sorted(gens)}; build the DataLoader the same way")
+    restore_states(state, path, model=model, optimizer=optimizer, scheduler=scheduler)
+    torch.set_rng_state(rng["torch"].cpu())
+    random.setstate(_as_tuple(rng["python"]))
+    name, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+    for name, gen in gens.items():
+        gen.set_state(rng["generators"][name].cpu())
+    return list(state["history"])
+
+
+def _as_tuple(value):
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value

@@ -1,0 +1,238 @@
+"""The training loop: it learns, evaluates without side effects, and resumes exactly."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.training import evaluate, fit, train_one_epoch
+
+HISTORY_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+
+
+def blobs(n: int = 240, seed: int = 0):
+    """Three separable Gaussian blobs in 2-D: (n, 2) float inputs, (n,) int64 labels."""
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.arange(n) % 3
+    centres = torch.tensor([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
+    return centres[targets] + 0.5 * torch.randn(n, 2, generator=g), targets
+
+
+def setup(seed: int = 1, dropout: float = 0.2, with_scheduler: bool = True):
+    """A model with dropout (uses the global RNG) and a shuffling loader (its own generator)."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.7)
+                 if with_scheduler else None)
+    x, y = blobs()
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True,
+                        generator=torch.Generator().manual_seed(2))
+    val = DataLoader(TensorDataset(*blobs(90, seed=5)), batch_size=64)
+    return model, optimizer, scheduler, loader, val
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> None:
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+
+
+def test_fit_learns_and_returns_plain_history():
+    model, optimizer, scheduler, loader, val = setup()
+    history = fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=5, val_loader=val,
+                  scheduler=scheduler, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    for h in history:
+        assert set(h) == HISTORY_KEYS
+        assert all(type(v) is (int if k == "epoch" else float) for k, v in h.items())
+    assert history[-1]["train_loss"] < 0.5 * torch.log(torch.tensor(3.0)).item()
+    assert history[-1]["val_acc"] > 0.9
+    # The scheduler is stepped once per batch: 8 batches per epoch, halved-ish every 7 steps.
+    assert history[1]["lr"] == pytest.approx(0.2 * 0.7 ** (8 // 7))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.2 * 0.7 ** (40 // 7))
+
+
+def test_train_one_epoch_matches_a_hand_written_loop():
+    model, optimizer, _, loader, _ = setup(dropout=0.0)
+    reference, ref_opt, _, ref_loader, _ = setup(dropout=0.0)
+    stats = train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, progress=False)
+    total, correct, count = 0.0, 0, 0
+    for x, y in ref_loader:
+        ref_opt.zero_grad()
+        logits = reference(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        loss.backward()
+        ref_opt.step()
+        total += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        count += len(y)
+    same_weights(model, reference)
+    assert stats["loss"] == pytest.approx(total / count, rel=1e-6)
+    assert stats["acc"] == correct / count
+
+
+def test_evaluate_is_side_effect_free_and_exact():
+    model, _, _, _, val = setup(dropout=0.5)
+    batches = list(val)  # a list, because iterating a DataLoader itself draws a random seed
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    first = evaluate(model, batches, nn.CrossEntropyLoss())
+    second = evaluate(model, batches, nn.CrossEntropyLoss())
+    assert first == second  # dropout off: deterministic
+    assert model.training  # previous mode restored
+    assert torch.equal(rng, torch.get_rng_state())  # no random numbers drawn (dropout is off)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
+    x, y = val.dataset.tensors
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    assert first["loss"] == pytest.approx(nn.functional.cross_entropy(logits, y).item(), rel=1e-6)
+    assert first["acc"] == (logits.argmax(1) == y).sum().item() / len(y)
+
+
+def test_evaluate_builds_no_graph():
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 3)
+
+        def forward(self, x):
+            seen.append((torch.is_inference_mode_enabled(), self.training))
+            return self.linear(x)
+
+    evaluate(Spy(), [(torch.randn(4, 2), torch.tensor([0, 1, 2, 0]))], nn.CrossEntropyLoss())
+    assert seen == [(True, False)]
+
+
+def test_accuracy_for_probability_targets_and_none_for_regression():
+    x = torch.randn(6, 3)
+    probs = torch.softmax(torch.randn(6, 3), dim=1)
+    model = nn.Identity()
+    stats = evaluate(nn.Sequential(nn.Linear(3, 3)), [(x, probs)], nn.CrossEntropyLoss())
+    assert 0.0 <= stats["acc"] <= 1.0
+    exact = evaluate(model, [(probs.log(), probs)], nn.CrossEntropyLoss())
+    assert exact["acc"] == 1.0
+    regression = evaluate(nn.Linear(3, 1), [(x, torch.randn(6, 1))], nn.MSELoss())
+    assert regression["acc"] is None and regression["loss"] > 0
+
+
+def test_progress_false_prints_nothing(capfd):
+    model, optimizer, scheduler, loader, val = setup()
+    fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=2, val_loader=val,
+        scheduler=scheduler, progress=False)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_progress_bar_shows_and_changes_nothing(capfd):
+    quiet, q_opt, q_sched, q_loader, q_val = setup()
+    fit(quiet, q_loader, nn.CrossEntropyLoss(), q_opt, epochs=2, val_loader=q_val,
+        scheduler=q_sched, progress=False)
+    model, optimizer, scheduler, loader, val = setup()
+    fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=2, val_loader=val,
+        scheduler=scheduler, progress=True)
+    assert "epochs" in capfd.readouterr().err
+    same_weights(model, quiet)  # the bar must not consume the loader's random numbers
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupting_loss(after_calls: int):
+    calls = {"n": 0}
+
+    def loss_fn(logits, targets):
+        calls["n"] += 1
+        if calls["n"] > after_calls:
+            raise Interrupt  # like a Ctrl-C or a lost Colab runtime in the middle of an epoch
+        return nn.functional.cross_entropy(logits, targets)
+
+    return loss_fn
+
+
+@pytest.mark.parametrize("with_scheduler", [True, False])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, with_scheduler):
+    epochs, path = 5, tmp_path / "run" / "ckpt.pt"
+    model, optimizer, scheduler, loader, val = setup(with_scheduler=with_scheduler)
+    expected = fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=epochs,
+                   val_loader=val, scheduler=scheduler, progress=False)
+
+    # Interrupted in the middle of epoch 3: each epoch calls the loss 8 (train) + 2 (val)
+    # times, so the checkpoint on disk holds epoch 2.
+    m1, o1, s1, l1, v1 = setup(with_scheduler=with_scheduler)
+    with pytest.raises(Interrupt):
+        fit(m1, l1, interrupting_loss(2 * 10 + 3), o1, epochs=epochs, val_loader=v1,
+            scheduler=s1, checkpoint_path=path, progress=False)
+    assert load_checkpoint(path)["epoch"] == 2
+
+    torch.rand(1000)  # a new session: the global random state has moved on
+    m2, o2, s2, l2, v2 = setup(seed=7, with_scheduler=with_scheduler)  # other initial weights
+    resumed = fit(m2, l2, nn.CrossEntropyLoss(), o2, epochs=epochs, val_loader=v2,
+                  scheduler=s2, checkpoint_path=path, resume=True, progress=False)
+    same_weights(model, m2)
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in expected]
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in resumed] == strip
+    assert load_checkpoint(path)["epoch"] == epochs
+
+
+def test_resume_without_checkpoint_starts_fresh_and_finished_run_is_kept(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    model, optimizer, scheduler, loader, _ = setup()
+    first = fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=2, scheduler=scheduler,
+                checkpoint_path=path, resume=True, progress=False)
+    assert len(first) == 2 and first[0]["val_loss"] is None and first[0]["val_acc"] is None
+    m2, o2, s2, l2, _ = setup(seed=3)
+    again = fit(m2, l2, nn.CrossEntropyLoss(), o2, epochs=2, scheduler=s2, checkpoint_path=path,
+                resume=True, progress=False)
+    assert again == first  # nothing left to train: the stored history comes back
+    same_weights(model, m2)
+
+
+def test_resume_errors_are_clear(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    model, optimizer, scheduler, loader, _ = setup()
+    fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=1, scheduler=scheduler,
+        checkpoint_path=path, progress=False)
+
+    other = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
+    with pytest.raises(CheckpointError, match=r"ckpt\.pt does not fit this model"):
+        fit(other, loader, nn.CrossEntropyLoss(),
+            torch.optim.SGD(other.parameters(), lr=0.1), epochs=2,
+            scheduler=torch.optim.lr_scheduler.StepLR(torch.optim.SGD(other.parameters(),
+                                                                      lr=0.1), 7),
+            checkpoint_path=path, resume=True, progress=False)
+    m2, o2, _, l2, _ = setup()
+    with pytest.raises(CheckpointError, match="trained with a scheduler"):
+        fit(m2, l2, nn.CrossEntropyLoss(), o2, epochs=2, checkpoint_path=path, resume=True,
+            progress=False)
+    unshuffled = DataLoader(l2.dataset, batch_size=32)
+    m3, o3, s3, _, _ = setup()
+    with pytest.raises(CheckpointError, match="build the DataLoader the same way"):
+        fit(m3, unshuffled, nn.CrossEntropyLoss(), o3, epochs=2, scheduler=s3,
+            checkpoint_path=path, resume=True, progress=False)
+    foreign = save_checkpoint(tmp_path / "weights.pt", {"model": model.state_dict()})
+    with pytest.raises(CheckpointError, match="not written by fit"):
+        fit(m3, l2, nn.CrossEntropyLoss(), o3, epochs=2, scheduler=s3,
+            checkpoint_path=foreign, resume=True, progress=False)
+    with pytest.raises(ValueError, match="needs checkpoint_path"):
+        fit(m3, l2, nn.CrossEntropyLoss(), o3, epochs=2, resume=True, progress=False)
+
+
+def test_bad_inputs_are_reported():
+    model, optimizer, _, loader, _ = setup()
+    with pytest.raises(ValueError, match="epochs must be a non-negative int"):
+        fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=2.5, progress=False)
+    with pytest.raises(ValueError, match=r"pair \(inputs, targets\)"):
+        train_one_epoch(model, [torch.randn(4, 2)], nn.CrossEntropyLoss(), optimizer,
+                        progress=False)
+    with pytest.raises(ValueError, match="must return a scalar"):
+        train_one_epoch(model, loader, nn.CrossEntropyLoss(reduction="none"), optimizer,
+                        progress=False)
+    with pytest.raises(ValueError, match="yielded no batches"):
+        evaluate(model, [], nn.CrossEntropyLoss())
