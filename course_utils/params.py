@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 __all__ = ["count_parameters", "expected_parameters", "supported_layers", "parameter_table",
-           "format_table", "group_rows", "depth", "DEPTH_LAYERS"]
+           "format_table", "group_rows", "depth", "DEPTH_LAYERS", "NOT_DEPTH_LAYERS"]
 
 
 def _check_module(model: object) -> nn.Module:
@@ -305,8 +305,27 @@ def format_table(rows: Iterable[dict], max_rows: int | None = None) -> str:
 # ---- depth -----------------------------------------------------------------------------------
 #: Layer types that count towards depth: the ones that multiply by a weight matrix or kernel.
 DEPTH_LAYERS: tuple[type, ...] = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
+#: Layers that hold parameters but, by convention, are not counted in a network's depth.
+NOT_DEPTH_LAYERS: tuple[type, ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
+                                      nn.Embedding, nn.EmbeddingBag, nn.PReLU) + \
+    ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 _DEPTH_FUNCTIONS = {F.linear, F.bilinear, F.conv1d, F.conv2d, F.conv3d,
                     F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d}
+
+
+class _DepthTracer(fx.Tracer):
+    """Trace into every module except the counted types and childless ones.
+
+    torch.fx's default treats all of ``torch.nn`` as opaque, which would hide the linear layers
+    inside e.g. ``TransformerEncoderLayer`` and silently give a smaller depth.
+    """
+
+    def __init__(self, leaves: tuple[type, ...]):
+        super().__init__()
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, self.leaves) or next(m.children(), None) is None
 
 
 def depth(model: nn.Module, example_input: torch.Tensor | tuple,
@@ -323,13 +342,17 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
     if not all(isinstance(a, torch.Tensor) for a in args):
         raise TypeError("example_input must be a tensor (or a tuple of tensors), e.g. "
                         "torch.zeros(1, 3, 224, 224) for an image model")
+    layer_types = tuple(layer_types)
+    tracer = _DepthTracer(layer_types)
+    root = nn.Sequential(model) if isinstance(model, layer_types) else model  # a call to trace
     try:
-        graph_module = fx.symbolic_trace(model)
+        graph_module = fx.GraphModule(root, tracer.trace(root))
     except Exception as exc:
         raise RuntimeError(f"torch.fx cannot trace {type(model).__name__}, so its depth cannot be "
-                           f"read from a graph ({type(exc).__name__}: {exc}). Data-dependent "
-                           "Python control flow is the usual cause; count the layers by hand or "
-                           "trace a submodule that is static.") from None
+                           f"read from a graph ({type(exc).__name__}: {exc}). Python control flow "
+                           "that depends on tensors is the usual cause (torch.nn's Transformer and "
+                           "RNN layers have some): count by hand, or pass layer_types=DEPTH_LAYERS"
+                           " + (TheLayer,) to count such a layer as one.") from None
     modes = {m: m.training for m in model.modules()}  # restored exactly afterwards
     try:
         with torch.no_grad():
@@ -342,6 +365,14 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
         for m, mode in modes.items():
             m.training = mode
     modules = dict(graph_module.named_modules())
+    for node in graph_module.graph.nodes:  # an opaque call holding weights would count 0: refuse
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if (module is not None and not isinstance(module, layer_types + NOT_DEPTH_LAYERS)
+                and any(True for _ in module.parameters())):
+            raise ValueError(f"depth() cannot see inside '{node.target}' ({type(module).__name__}): "
+                             "it holds weights but the graph records it as one call. Pass "
+                             f"layer_types=DEPTH_LAYERS + ({type(module).__name__},) to count it "
+                             "as one layer, or count its layers by hand.")
     longest: dict[fx.Node, int] = {}
     for node in graph_module.graph.nodes:  # fx lists nodes in topological order
         weighted = ((node.op == "call_module" and isinstance(modules[node.target], layer_types))

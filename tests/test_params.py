@@ -290,3 +290,27 @@ def test_plot_parameter_counts_takes_table_rows():
         plot_parameter_counts([{"layer": "x", "count": 1}])
     with pytest.raises(ValueError, match="at least one row"):
         plot_parameter_counts([])
+
+
+def test_depth_never_hides_weights_inside_an_opaque_call():
+    from course_utils.params import DEPTH_LAYERS
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(4, 4, batch_first=True)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0])
+
+    x = torch.zeros(1, 3, 4)
+    with pytest.raises(ValueError, match=r"cannot see inside 'rnn' \(LSTM\).*layer_types"):
+        depth(Recurrent(), x)
+    assert depth(Recurrent(), x, layer_types=DEPTH_LAYERS + (nn.LSTM,)) == 2
+    # torch.nn's Transformer layers branch on tensors: a clear error, not a depth of 0
+    encoder = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+    with pytest.raises(RuntimeError, match="torch.fx cannot trace TransformerEncoderLayer"):
+        depth(encoder, torch.zeros(1, 3, 8))
+    assert depth(encoder, torch.zeros(1, 3, 8),
+                 layer_types=DEPTH_LAYERS + (nn.TransformerEncoderLayer,)) == 1
