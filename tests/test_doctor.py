@@ -1,0 +1,49 @@
+import importlib.metadata as metadata
+import subprocess
+import sys
+
+import pytest
+
+from course_utils import doctor
+
+
+def test_python_version_check():
+    assert doctor.check_python((3, 11, 7)).status == "OK"
+    old = doctor.check_python((3, 8, 10))
+    assert old.status == "FAIL" and ">= 3.10" in old.detail
+
+
+@pytest.mark.parametrize("found, status", [("2.14.1+cu130", "OK"), ("2.1", "OK"), ("2.0.1", "FAIL"),
+                                           ("1.13.0", "FAIL")])
+def test_package_version_check(found, status):
+    assert doctor.check_package("torch", "2.1", version_of=lambda _: found).status == status
+
+
+def test_missing_package_says_how_to_install():
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    check = doctor.check_package("nbval", "0.11", version_of=missing)
+    assert check.status == "FAIL" and "make install" in check.detail
+
+
+def test_main_exits_nonzero_on_a_failure(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "run_checks", lambda network=True: [
+        doctor.Check("Python", "OK", "3.11"), doctor.Check("torch", "FAIL", "not installed")])
+    assert doctor.main() == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] torch: not installed" in out and "1 problem(s) to fix" in out
+
+
+def test_warnings_do_not_fail(monkeypatch):
+    monkeypatch.setattr(doctor, "run_checks", lambda network=True: [doctor.Check("network", "WARN", "offline")])
+    assert doctor.main() == 0
+
+
+def test_command_line_runs_here():
+    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--offline"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("Python", "torch", "torchvision", "ipywidgets", "JupyterLab widgets", "device", "offline data"):
+        assert f"] {name}:" in result.stdout
+    assert "[FAIL]" not in result.stdout
