@@ -1,0 +1,109 @@
+"""Softmax, log-softmax and the cross-entropy loss, written from tensor operations.
+
+The lesson ``02_cross_entropy`` derives each step; these functions are the result, equal to
+``torch.softmax``, ``torch.log_softmax`` and ``torch.nn.functional.cross_entropy`` (the tests
+use PyTorch as the oracle). For a sample with logits z (C classes) and one-hot target y:
+
+    softmax(z)_c     = exp(z_c - m) / sum_k exp(z_k - m)          (m = max_k z_k: no overflow)
+    log_softmax(z)_c = z_c - m - log(sum_k exp(z_k - m))          (the log-sum-exp trick)
+    loss             = -sum_c y_c log_softmax(z)_c                (= -log p_true for an index)
+"""
+
+from __future__ import annotations
+
+import torch
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _shifted(logits: torch.Tensor, dim: int) -> torch.Tensor:
+    """logits - max along ``dim``: every exponent is <= 0, so exp() cannot overflow."""
+    if not torch.is_tensor(logits) or not logits.is_floating_point():
+        raise TypeError("logits must be a floating-point tensor, got "
+                        + (str(logits.dtype) if torch.is_tensor(logits) else type(logits).__name__))
+    m = logits.detach().amax(dim=dim, keepdim=True)  # a constant shift: no gradient needed
+    return logits - torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+
+
+def softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Probabilities from scores: same shape as ``logits``, non-negative, summing to 1 on ``dim``."""
+    e = _shifted(logits, dim).exp()
+    return e / e.sum(dim=dim, keepdim=True)
+
+
+def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """log(softmax(logits)), computed stably: finite even for logits like [1000, 1001, 1002]."""
+    z = _shifted(logits, dim)
+    return z - z.exp().sum(dim=dim, keepdim=True).log()
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
+                  weight: torch.Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy between raw scores and targets, like ``F.cross_entropy``.
+
+    Shapes: ``logits`` (N, C) or (C,) or (N, C, d1, ...) -- raw scores, *not* probabilities.
+    ``targets`` either class indices (N,) / () / (N, d1, ...) of integers in [0, C) (or
+    ``ignore_index``), or class probabilities with the shape of ``logits``.
+    ``weight`` (C,) rescales each class; ``"mean"`` then divides by the total weight of the
+    non-ignored targets. ``label_smoothing`` e mixes the target with the uniform distribution:
+    (1 - e) * target + e / C. Returns a scalar, or the per-sample losses for ``"none"``.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not torch.is_tensor(targets):
+        raise TypeError(f"targets must be a tensor, got {type(targets).__name__}")
+    if not torch.is_tensor(logits) or logits.dim() == 0:
+        raise ValueError("logits must be a tensor with a class dimension: (C,), (N, C) or "
+                         "(N, C, d1, ...)")
+    class_dim = 0 if logits.dim() == 1 else 1
+    num_classes = logits.shape[class_dim]
+    if weight is not None and (weight.dim() != 1 or weight.shape[0] != num_classes):
+        raise ValueError(f"weight must have shape ({num_classes},), one value per class, got "
+                         f"{tuple(weight.shape)}")
+    logp = log_softmax(logits, dim=class_dim)  # (N, C, ...)
+    # Broadcast per-class weights along the class dimension: (C,) -> (1, C, 1, ...).
+    shape = [1] * logits.dim()
+    shape[class_dim] = num_classes
+    w = weight.to(logp.dtype).reshape(shape) if weight is not None else None
+
+    if targets.is_floating_point():  # class probabilities, one distribution per sample
+        if targets.shape != logits.shape:
+            raise ValueError(f"probability targets must have the logits' shape "
+                             f"{tuple(logits.shape)}, got {tuple(targets.shape)}")
+        total = targets.sum(dim=class_dim)
+        if (targets < 0).any() or not torch.allclose(total, torch.ones_like(total), atol=1e-4):
+            raise ValueError("probability targets must be non-negative and sum to 1 over the "
+                             f"class dimension (dim {class_dim}); for class indices pass an "
+                             "integer tensor")
+        t = targets * (1 - label_smoothing) + label_smoothing / num_classes
+        per_class = -(t * logp) if w is None else -(t * logp * w)
+        losses = per_class.sum(dim=class_dim)  # (N, d1, ...)
+        if reduction == "none":
+            return losses
+        return losses.sum() if reduction == "sum" else losses.sum() / losses.numel()
+
+    expected = logits.shape[:class_dim] + logits.shape[class_dim + 1:]
+    if targets.shape != expected:
+        raise ValueError(f"class-index targets must have shape {tuple(expected)} for logits of "
+                         f"shape {tuple(logits.shape)} (class dim {class_dim}), got "
+                         f"{tuple(targets.shape)}")
+    keep = targets != ignore_index  # (N, d1, ...) bool
+    bad = keep & ((targets < 0) | (targets >= num_classes))
+    if bad.any():
+        raise ValueError(f"class-index targets must be in [0, {num_classes}) (or ignore_index="
+                         f"{ignore_index}); found {sorted(set(targets[bad].tolist()))[:5]}")
+    safe = torch.where(keep, targets, torch.zeros_like(targets)).unsqueeze(class_dim)
+    nll = -logp.gather(class_dim, safe).squeeze(class_dim)  # -log p(true class), (N, d1, ...)
+    smooth = -logp.sum(dim=class_dim) if w is None else -(logp * w).sum(dim=class_dim)
+    sample_w = (weight.to(logp.dtype)[safe.squeeze(class_dim)] if weight is not None
+                else torch.ones_like(nll))
+    sample_w = sample_w * keep
+    losses = (1 - label_smoothing) * nll * sample_w + label_smoothing / num_classes * smooth * keep
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / sample_w.sum()  # nan when every target is ignored, as in PyTorch
