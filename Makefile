@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 ## lab: create .venv if missing, install the course, open JupyterLab on notebooks/
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## test: the same install, then unit tests + strict `pytest --nbval` over every notebook
 test: $(STAMP)
@@ -18,7 +18,6 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
