@@ -1,0 +1,97 @@
+"""Stochastic gradient descent, written out: the update rule of ``torch.optim.SGD``.
+
+For each parameter theta with gradient g (lesson ``03_sgd_and_the_training_loop``):
+
+    g     <- g + weight_decay * theta                  (L2 penalty, folded into the gradient)
+    b     <- g                           at the first step
+    b     <- momentum * b + (1 - dampening) * g        afterwards (the "velocity")
+    g     <- g + momentum * b   if nesterov  else  b   (look ahead, or follow the velocity)
+    theta <- theta - lr * g
+
+It subclasses ``torch.optim.Optimizer`` only for the bookkeeping (parameter groups,
+``state_dict``, learning-rate schedulers); the arithmetic is all in :meth:`SGD.step`.
+The state is stored under PyTorch's key ``"momentum_buffer"``, so the two are interchangeable.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+
+
+class SGD(torch.optim.Optimizer):
+    """``SGD(params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)``.
+
+    ``params``: an iterable of tensors, or of dicts (parameter groups with their own options).
+    """
+
+    def __init__(self, params: Iterable, lr: float, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
+        _check_options(lr, momentum, dampening, weight_decay, nesterov)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]  # check a group's own options too
+        _check_options(group["lr"], group["momentum"], group["dampening"],
+                       group["weight_decay"], group["nesterov"])
+
+    @torch.no_grad()  # the update itself is not part of any graph
+    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
+            decay, nesterov = group["weight_decay"], group["nesterov"]
+            for p in group["params"]:
+                if p.grad is None:  # unused in this forward pass: leave it (and its state) alone
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("this SGD supports dense gradients only; use "
+                                       "torch.optim.SGD for sparse embeddings")
+                g = p.grad
+                if decay != 0:
+                    g = g.add(p, alpha=decay)  # a new tensor: p.grad itself is left unchanged
+                if mu != 0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = g.clone()  # first step: the velocity starts at the gradient
+                        state["momentum_buffer"] = buf
+                    else:
+                        buf.mul_(mu).add_(g, alpha=1 - tau)
+                    g = g.add(buf, alpha=mu) if nesterov else buf
+                p.add_(g, alpha=-lr)
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients of the last backward pass (they would otherwise accumulate)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None  # frees the memory; the next backward() allocates afresh
+                else:
+                    p.grad.detach_().zero_()
+
+
+def _check_options(lr, momentum, dampening, weight_decay, nesterov) -> None:
+    if isinstance(lr, torch.Tensor):
+        lr = lr.item()
+    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if not 0 <= dampening <= 1:
+        raise ValueError(f"dampening must be in [0, 1], got {dampening!r}")
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("nesterov=True needs momentum > 0 and dampening=0 (Nesterov looks "
+                         "ahead along the momentum), e.g. SGD(params, lr, momentum=0.9, "
+                         "nesterov=True)")
