@@ -51,3 +51,45 @@ def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: s
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_history(history: Iterable[dict], *, baseline: float | None = None,
+                 title: str | None = None, axes=None):
+    """Loss (left) and accuracy (right) per epoch, train and validation, from ``fit``'s history.
+
+    ``history``: dicts with ``"epoch"`` and any of ``train_loss``, ``val_loss``, ``train_acc``,
+    ``val_acc`` (``None`` values -- e.g. no validation set -- are skipped). ``baseline`` draws a
+    dashed reference on the loss panel, e.g. ``math.log(num_classes)``, the loss at chance.
+    Returns the Figure (pass two matplotlib ``axes`` to draw into existing ones).
+    """
+    import matplotlib.pyplot as plt
+
+    rows = list(history)
+    if not rows:
+        raise ValueError("plot_history needs at least one epoch; fit(..., epochs=N) returns them")
+    if "epoch" not in rows[0]:
+        raise KeyError(f"history rows have no 'epoch' key; their keys are {sorted(rows[0])}. "
+                       "Pass the list that fit() returns.")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    else:
+        fig = axes[0].figure
+    for ax, metric, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
+        for split, style in (("train", "-o"), ("val", "--s")):
+            points = [(r["epoch"], r[f"{split}_{metric}"]) for r in rows
+                      if r.get(f"{split}_{metric}") is not None]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, style, markersize=3, label=f"{split} {label}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    if baseline is not None:
+        axes[0].axhline(baseline, color="gray", ls=":", label=f"chance ({baseline:.3f})")
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -236,3 +236,28 @@ def test_bad_inputs_are_reported():
                         progress=False)
     with pytest.raises(ValueError, match="yielded no batches"):
         evaluate(model, [], nn.CrossEntropyLoss())
+
+
+def test_plot_history_draws_what_fit_returns():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils.plots import plot_history
+
+    history = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": None,
+                "val_acc": None, "lr": 0.1, "seconds": 0.1},
+               {"epoch": 2, "train_loss": 0.5, "train_acc": 0.8, "val_loss": None,
+                "val_acc": None, "lr": 0.1, "seconds": 0.1}]
+    fig = plot_history(history, baseline=1.0986)
+    loss_ax, acc_ax = fig.axes
+    assert [list(line.get_ydata()) for line in loss_ax.get_lines()][0] == [1.0, 0.5]
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["train loss",
+                                                                       "chance (1.099)"]
+    assert list(acc_ax.get_lines()[0].get_ydata()) == [0.5, 0.8]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least one epoch"):
+        plot_history([])
+    with pytest.raises(KeyError, match="no 'epoch' key"):
+        plot_history([{"loss": 1.0}])
