@@ -93,3 +93,100 @@ def plot_history(history: Iterable[dict], *, baseline: float | None = None,
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_histories(histories: dict, *, metrics: tuple = ("train_loss", "val_acc"),
+                   title: str | None = None):
+    """Several runs side by side: one panel per metric, one line per run.
+
+    ``histories`` maps a run's name to its ``fit`` history (a list of dicts with ``"epoch"``
+    and the ``metrics`` keys). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if not histories:
+        raise ValueError("plot_histories needs at least one run: {'name': history, ...}")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for name, rows in histories.items():
+            points = [(r["epoch"], r[metric]) for r in rows if r.get(metric) is not None]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, "-o", markersize=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(matrix, class_names: list, *, title: str | None = None):
+    """A confusion matrix as a heat map: row = true class, column = predicted class, counts written in.
+
+    ``matrix``: (C, C) counts (a nested list, NumPy array or tensor). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(class_names):
+        raise ValueError(f"matrix must be ({len(class_names)}, {len(class_names)}) for "
+                         f"{len(class_names)} class names, got shape {m.shape}")
+    fig, ax = plt.subplots(figsize=(0.45 * len(m) + 2.5, 0.45 * len(m) + 2))
+    ax.imshow(m, cmap="Blues")
+    ticks = range(len(m))
+    ax.set_xticks(ticks, class_names)
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in ticks:
+        for j in ticks:
+            if m[i, j]:
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] > m.max() / 2 else "black")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_prediction_grid(images, targets, predictions, class_names: list, *, ncols: int = 8,
+                         title: str | None = None):
+    """A grid of images titled with their predictions; mistakes in red with the true class.
+
+    ``images``: (N, H, W) or (N, 3, H, W) pixels in [0, 1]; ``targets``, ``predictions``: (N,)
+    class indices. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images.transpose(0, 2, 3, 1)  # (N, 3, H, W) -> (N, H, W, 3) for imshow
+    n = len(images)
+    if not n == len(targets) == len(predictions):
+        raise ValueError(f"{n} images, {len(targets)} targets, {len(predictions)} predictions: "
+                         "give one of each per image")
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.35 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, t, p in zip(axes.flat, images, targets, predictions):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        wrong = int(t) != int(p)
+        ax.set_title(f"{class_names[int(p)]}" + (f" (true {class_names[int(t)]})" if wrong else ""),
+                     fontsize=8, color="red" if wrong else "black")
+        if wrong:  # a red frame too, for readers who do not see red text
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_color("red")
+                spine.set_linewidth(2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
