@@ -1,0 +1,157 @@
+"""The course as learners meet it: a real browser runs every notebook in JupyterLab.
+
+nbval runs kernels; learners use JupyterLab. For every ``notebooks/*.ipynb`` this test opens a
+copy in JupyterLab (served from the installed course on 127.0.0.1, random port and token),
+drives Debian's Chromium with Playwright, clears the stored outputs and runs all cells from the
+menu, then checks what a learner sees: every cell ran, no error and no stderr output (warnings,
+progress bars as raw text), no "Error displaying widget", the notebook's widgets rendered live,
+interact sliders redraw their output, and each exercise answers (wrong, right, hint, solution).
+
+    pytest -m browser                      # only this (about 15-30 s per small notebook)
+    pytest tests/test_browser.py -k 00_    # one notebook
+
+Artifacts in ``test-artifacts/browser/``: per notebook a full-length screenshot ``NN_x.png``, the
+first exercise after checking ``NN_x-exercise.png``, a report ``NN_x.json`` (problems, timings,
+widgets, blocked outside requests), and ``jupyterlab.log``. Without Chromium or Playwright the
+test skips, except under CI (``$CI`` set), where it fails. ``$COURSE_BROWSER_TIMEOUT`` (s,
+default 900) bounds one notebook's Run All.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nbformat
+import pytest
+
+from tests.browser_support import (LabServer, chromium_path, expectations, launch_chromium,
+                                   run_notebook)
+from tools.nbenv import NOTEBOOKS, ROOT
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+TIMEOUT = float(os.environ.get("COURSE_BROWSER_TIMEOUT", "900"))
+
+
+def require_browser() -> None:
+    """Skip on a learner's machine without Chromium/Playwright; fail in CI, which installs both."""
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "Playwright for Python is not installed (pip install -e '.[dev]')"
+    if reason is None and chromium_path() is None:
+        reason = ("Debian's Chromium is not installed (sudo apt-get install -y chromium), "
+                  "or set $COURSE_CHROMIUM to a Chromium binary")
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must provide it (.ci/run installs it)", pytrace=False)
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    require_browser()
+    root = tmp_path_factory.mktemp("lab-root")
+    # A copy: JupyterLab autosaves what it runs. data/ is linked so that ../data resolves as in nbval.
+    shutil.copytree(NOTEBOOKS, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (root / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    (root / "scratch").mkdir()
+    with LabServer(root, ARTIFACTS / "jupyterlab.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(lab, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    blocked: list[str] = []
+    with sync_playwright() as playwright:
+        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-profile"), lab, blocked)
+        try:
+            yield context, blocked
+        finally:
+            context.close()
+
+
+def run(lab, browser, relative: str, source: nbformat.NotebookNode, timeout: float = TIMEOUT):
+    context, blocked = browser
+    report = run_notebook(context, lab, relative, source, ARTIFACTS, timeout=timeout, blocked=blocked)
+    print(f"\n{relative}: {report.seconds} widgets={report.widgets} "
+          f"exercises checked={report.exercises_checked} sliders moved={report.sliders_moved} "
+          f"blocked outside requests={report.blocked_requests}")
+    return report
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.name for p in NOTEBOOK_PATHS])
+def test_notebook_runs_in_jupyterlab(path, lab, browser):
+    source = nbformat.read(path, as_version=4)
+    report = run(lab, browser, f"notebooks/{path.name}", source)
+    assert not report.problems, report.describe()
+    expected = expectations(source)
+    assert report.exercises_checked == len(expected.exercises), report.describe()
+
+
+# ---- the harness itself: it must pass a healthy notebook and catch each kind of breakage ----
+
+def scratch(lab, name: str, cells: list[nbformat.NotebookNode]) -> tuple[str, nbformat.NotebookNode]:
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+    nbformat.write(nb, lab.root / "scratch" / name)
+    return f"scratch/{name}", nb
+
+
+def code(source: str, *outputs: dict) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(source, outputs=[nbformat.from_dict(o) for o in outputs])
+
+
+WIDGET_OUTPUT = {"output_type": "display_data", "metadata": {}, "data": {
+    "text/plain": "IntSlider(value=3)",
+    "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                 "model_id": "0" * 32}}}
+
+
+def test_harness_passes_a_healthy_notebook(lab, browser):
+    relative, nb = scratch(lab, "healthy.ipynb", [
+        nbformat.v4.new_markdown_cell("# A healthy notebook"),
+        code("from ipywidgets import IntSlider, interact\n\n\n"
+             "def square(n=3):\n    print('n squared is', n * n)\n\n\n"
+             "interact(square, n=IntSlider(value=3, min=0, max=5));"),
+        code("from course_utils.exercises import Exercise\n\n"
+             "ex = Exercise('What is 2 + 2?', answer=4, hint='Count.', solution='4')\nex.widget()"),
+        code("print(ex.check(4))", {"output_type": "stream", "name": "stdout", "text": "✅ Correct: 4.\n"}),
+        code("from tqdm.auto import tqdm\n\nfor _ in tqdm(range(3)):\n    pass"),
+    ])
+    report = run(lab, browser, relative, nb, timeout=180)
+    assert report.problems == [], report.describe()
+    assert report.exercises_checked == 1 and report.sliders_moved == 1, report.describe()
+    assert report.widgets["sliders"] == 1 and report.widgets["exercises"] == 1
+    assert report.widgets["progress_bars"] == 1, "tqdm.auto must draw a widget, not text"
+
+
+def test_harness_catches_each_kind_of_breakage(lab, browser):
+    relative, nb = scratch(lab, "broken.ipynb", [
+        code("import warnings\n\nwarnings.warn('careful')"),
+        code("display({'application/vnd.jupyter.widget-view+json': {'version_major': 2, "
+             "'version_minor': 0, 'model_id': 'f' * 32}, 'text/plain': 'a widget'}, raw=True)"),
+        code("from course_utils.exercises import Exercise\n\n"
+             "broken = Exercise('1 + 1?', answer=2)\nbox = broken.widget()\n"
+             "box.children[1].children[1]._click_handlers.callbacks.clear()  # Check does nothing\n"
+             "box"),
+        code("x = 1  # the stored run showed a widget here; this run does not", WIDGET_OUTPUT),
+        code("1 / 0"),
+        code("print('never reached')"),
+    ])
+    report = run(lab, browser, relative, nb, timeout=180)
+    text = "\n".join(report.problems)
+    for expected in ("cell 0 ('import warnings') wrote to stderr",
+                     "cell 1 shows 'Error displaying widget",
+                     "cell 2 (broken.widget()): the exercise did not respond",
+                     "cell 3: no rendered widget '.jupyter-widgets'",
+                     "cell 4 ('1 / 0') raised ZeroDivisionError",
+                     "cells [5] did not run"):
+        assert expected in text, f"the harness missed {expected!r}:\n{report.describe()}"
+    assert len(report.problems) == 6, report.describe()
