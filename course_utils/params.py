@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-__all__ = ["count_parameters", "expected_parameters", "supported_layers", "parameter_table",
+__all__ = ["count_parameters", "expected_parameters", "parameter_formula", "supported_layers", "parameter_table",
            "format_table", "group_rows", "depth", "DEPTH_LAYERS", "NOT_DEPTH_LAYERS"]
 
 
@@ -121,8 +121,11 @@ def _rnn(m: nn.RNNBase):
         inp = m.input_size if layer == 0 else out * dirs
         # W_ih, W_hh and -- PyTorch keeps two bias vectors, b_ih and b_hh -- per direction
         total += dirs * (g * h * (inp + out) + (2 * g * h if m.bias else 0) + (p * h if p else 0))
-    text = f"{m.num_layers} layer(s) × {dirs} dir(s) × [{g}·{h}·(in+{out})" + (f" + 2·{g}·{h}" if m.bias else "")
-    return total, text + (f" + {p}·{h}]" if p else "]")
+    term = "[{g}·{h}·({i}+{o})" + (" + 2·{g}·{h}" if m.bias else "") + (" + {p}·{h}" if p else "") + "]"
+    text = term.format(g=g, h=h, i=m.input_size, o=out, p=p)
+    if m.num_layers > 1:
+        text += f" + {m.num_layers - 1}·" + term.format(g=g, h=h, i=out * dirs, o=out, p=p)
+    return total, f"2 directions × ({text})" if dirs == 2 else text
 
 
 def _rnn_cell(m: nn.RNNCellBase):
@@ -200,6 +203,11 @@ def expected_parameters(layer: nn.Module) -> int:
     Unknown types raise ``TypeError`` naming the type and listing the supported ones.
     """
     return _formula(layer)[0]
+
+
+def parameter_formula(layer: nn.Module) -> str:
+    """The closed form behind :func:`expected_parameters`, with numbers: ``Linear(64, 10)`` -> ``"64·10 + 10"``."""
+    return _formula(layer)[1]
 
 
 # ---- one row per layer -----------------------------------------------------------------------
