@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-__all__ = ["count_parameters", "expected_parameters", "parameter_formula", "supported_layers", "parameter_table",
-           "format_table", "group_rows", "depth", "DEPTH_LAYERS", "NOT_DEPTH_LAYERS"]
+__all__ = ["count_parameters", "expected_parameters", "parameter_formula", "supported_layers",
+           "parameter_table", "format_table", "group_rows", "depth", "DEPTH_LAYERS",
+           "NOT_DEPTH_LAYERS"]
 
 
 def _check_module(model: object) -> nn.Module:
@@ -45,26 +46,31 @@ def _has(layer: nn.Module, name: str) -> bool:
     return getattr(layer, name, None) is not None  # a bias flag: False means the tensor is None
 
 
+def _plus(b: int) -> str:
+    return f" + {b}" if b else ""
+
+
 def _linear(m: nn.Linear):
     b = m.out_features if _has(m, "bias") else 0
-    return m.in_features * m.out_features + b, f"{m.in_features}·{m.out_features}" + (f" + {b}" if b else "")
+    return m.in_features * m.out_features + b, f"{m.in_features}·{m.out_features}{_plus(b)}"
 
 
 def _bilinear(m: nn.Bilinear):
     b = m.out_features if _has(m, "bias") else 0
     w = m.in1_features * m.in2_features * m.out_features
-    return w + b, f"{m.in1_features}·{m.in2_features}·{m.out_features}" + (f" + {b}" if b else "")
+    return w + b, f"{m.in1_features}·{m.in2_features}·{m.out_features}{_plus(b)}"
 
 
 def _conv(m: nn.modules.conv._ConvNd):
     # Conv: weight (out, in/groups, *k); ConvTranspose: (in, out/groups, *k) -- the same product
-    first, second = (m.in_channels, m.out_channels) if m.transposed else (m.out_channels, m.in_channels)
+    first, second = ((m.in_channels, m.out_channels) if m.transposed
+                     else (m.out_channels, m.in_channels))
     per_group = second // m.groups
     b = m.out_channels if _has(m, "bias") else 0
     kernel = "·".join(map(str, m.kernel_size))
     mid = f"({second}/{m.groups})" if m.groups > 1 else f"{second}"
     return (first * per_group * math.prod(m.kernel_size) + b,
-            f"{first}·{mid}·{kernel}" + (f" + {b}" if b else ""))
+            f"{first}·{mid}·{kernel}{_plus(b)}")
 
 
 def _norm(m: nn.modules.batchnorm._NormBase):  # BatchNorm, InstanceNorm, SyncBatchNorm
@@ -121,7 +127,8 @@ def _rnn(m: nn.RNNBase):
         inp = m.input_size if layer == 0 else out * dirs
         # W_ih, W_hh and -- PyTorch keeps two bias vectors, b_ih and b_hh -- per direction
         total += dirs * (g * h * (inp + out) + (2 * g * h if m.bias else 0) + (p * h if p else 0))
-    term = "[{g}·{h}·({i}+{o})" + (" + 2·{g}·{h}" if m.bias else "") + (" + {p}·{h}" if p else "") + "]"
+    term = ("[{g}·{h}·({i}+{o})" + (" + 2·{g}·{h}" if m.bias else "")
+            + (" + {p}·{h}]" if p else "]"))
     text = term.format(g=g, h=h, i=m.input_size, o=out, p=p)
     if m.num_layers > 1:
         text += f" + {m.num_layers - 1}·" + term.format(g=g, h=h, i=out * dirs, o=out, p=p)
@@ -135,7 +142,9 @@ def _rnn_cell(m: nn.RNNCellBase):
     return g * h * (i + h) + b, f"{g}·{h}·({i}+{h})" + (f" + 2·{g}·{h}" if b else "")
 
 
+
 def _transformer_layer(m: nn.Module):
+    # attention (+ cross-attention in a decoder layer), feed-forward, 2 or 3 LayerNorms
     parts = [_mha(m.self_attn)] + ([_mha(m.multihead_attn)] if hasattr(m, "multihead_attn") else [])
     parts += [_linear(m.linear1), _linear(m.linear2)]
     parts += [_layer_norm(getattr(m, f"norm{i}")) for i in (1, 2, 3) if hasattr(m, f"norm{i}")]
@@ -143,11 +152,12 @@ def _transformer_layer(m: nn.Module):
 
 
 _NO_PARAMS = tuple(getattr(nn, name) for name in (
-    "ReLU ReLU6 LeakyReLU ELU SELU CELU GELU SiLU Mish Sigmoid Tanh Hardtanh Hardswish Hardsigmoid "
-    "Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold LogSigmoid GLU Softmax LogSoftmax "
-    "Softmin Softmax2d Identity Flatten Unflatten Dropout Dropout1d Dropout2d Dropout3d AlphaDropout "
-    "FeatureAlphaDropout MaxPool1d MaxPool2d MaxPool3d AvgPool1d AvgPool2d AvgPool3d AdaptiveAvgPool1d "
-    "AdaptiveAvgPool2d AdaptiveAvgPool3d AdaptiveMaxPool1d AdaptiveMaxPool2d AdaptiveMaxPool3d "
+    "ReLU ReLU6 LeakyReLU ELU SELU CELU GELU SiLU Mish Sigmoid Tanh Hardtanh Hardswish "
+    "Hardsigmoid Softplus Softsign Softshrink Hardshrink Tanhshrink Threshold LogSigmoid GLU "
+    "Softmax LogSoftmax Softmin Softmax2d Identity Flatten Unflatten Dropout Dropout1d Dropout2d "
+    "Dropout3d AlphaDropout FeatureAlphaDropout MaxPool1d MaxPool2d MaxPool3d AvgPool1d AvgPool2d "
+    "AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d AdaptiveMaxPool1d "
+    "AdaptiveMaxPool2d AdaptiveMaxPool3d "
     "LPPool1d LPPool2d MaxUnpool1d MaxUnpool2d MaxUnpool3d FractionalMaxPool2d FractionalMaxPool3d "
     "Upsample UpsamplingNearest2d UpsamplingBilinear2d PixelShuffle PixelUnshuffle ChannelShuffle "
     "ZeroPad1d ZeroPad2d ZeroPad3d ConstantPad1d ConstantPad2d ConstantPad3d ReflectionPad1d "
@@ -167,10 +177,10 @@ _FORMULAS: list[tuple[tuple[type, ...], Callable[[nn.Module], tuple[int, str]]]]
 
 
 def _public_names(types: tuple[type, ...]) -> list[str]:
-    """The public torch.nn classes covered by ``types`` (``_ConvNd`` -> Conv1d, ConvTranspose2d...)."""
-    found = (getattr(nn, n) for n in dir(nn) if not n.startswith(("_", "Lazy")) and not n.endswith("Base"))
-    return sorted(c.__name__ for c in found
-                  if isinstance(c, type) and issubclass(c, types) and c.__module__ != "torch.nn.modules.module")
+    """Public torch.nn classes covered by ``types`` (``_ConvNd`` -> Conv1d, ConvTranspose2d...)."""
+    found = (getattr(nn, n) for n in dir(nn)
+             if not n.startswith(("_", "Lazy")) and not n.endswith("Base"))
+    return sorted(c.__name__ for c in found if isinstance(c, type) and issubclass(c, types))
 
 
 def supported_layers(with_parameters: bool | None = None) -> list[str]:
@@ -206,7 +216,11 @@ def expected_parameters(layer: nn.Module) -> int:
 
 
 def parameter_formula(layer: nn.Module) -> str:
-    """The closed form behind :func:`expected_parameters`, with numbers: ``Linear(64, 10)`` -> ``"64·10 + 10"``."""
+    """The closed form behind :func:`expected_parameters`, with numbers.
+
+    ``Linear(64, 10)`` -> ``"64·10 + 10"``; ``Conv2d(64, 64, 3, groups=32, bias=False)`` ->
+    ``"64·(64/32)·3·3"``. Same errors as :func:`expected_parameters`.
+    """
     return _formula(layer)[1]
 
 
@@ -237,7 +251,7 @@ def parameter_table(model: nn.Module) -> list[dict]:
         for n, p in new:
             owner[id(p)] = f"{name}.{n}" if name else n
         if tied:
-            formula = "tied, counted once: " + ", ".join(tied) + (f"; own: {formula}" if new else "")
+            formula = "tied, counted once: " + ", ".join(tied) + (f"; own: {formula}" * bool(new))
         rows.append({"name": name or "(model)", "type": type(module).__name__,
                      "shape": ", ".join(_shape(p) for _, p in tensors),
                      "parameters": sum(p.numel() for _, p in new),
@@ -262,7 +276,7 @@ def parameter_table(model: nn.Module) -> list[dict]:
 
 
 def group_rows(rows: Iterable[dict], level: int = 1) -> list[dict]:
-    """Sum a table's rows by the first ``level`` parts of their names ("layer1.0.conv1" -> "layer1").
+    """Sum rows by the first ``level`` parts of their names ("layer1.0.conv1" -> "layer1").
 
     Returns rows with ``name``, ``parameters``, ``trainable`` and ``layers`` (rows summed), in
     first-seen order -- e.g. the per-stage breakdown of a ResNet.
@@ -297,7 +311,8 @@ def format_table(rows: Iterable[dict], max_rows: int | None = None) -> str:
             total[c] = sum(r[c] for r in rows)
     body = [[cell(r, c) for c in columns] for r in shown]
     foot = [cell(total, c) for c in columns]
-    widths = [max(len(c), *(len(line[i]) for line in body + [foot])) for i, c in enumerate(columns)]
+    widths = [max(len(c), *(len(values[i]) for values in body + [foot]))
+              for i, c in enumerate(columns)]
     numeric = {"parameters", "trainable", "layers"}
 
     def line(values):
@@ -322,7 +337,7 @@ _DEPTH_FUNCTIONS = {F.linear, F.bilinear, F.conv1d, F.conv2d, F.conv3d,
 
 
 class _DepthTracer(fx.Tracer):
-    """Trace into every module except the counted types and childless ones.
+    """Trace into every module except the counted types and torch.nn's childless layers.
 
     torch.fx's default treats all of ``torch.nn`` as opaque, which would hide the linear layers
     inside e.g. ``TransformerEncoderLayer`` and silently give a smaller depth.
@@ -333,7 +348,8 @@ class _DepthTracer(fx.Tracer):
         self.leaves = leaves
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, self.leaves) or next(m.children(), None) is None
+        builtin = type(m).__module__.startswith("torch.nn.")
+        return isinstance(m, self.leaves) or (builtin and next(m.children(), None) is None)
 
 
 def depth(model: nn.Module, example_input: torch.Tensor | tuple,
@@ -361,6 +377,16 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
                            "that depends on tensors is the usual cause (torch.nn's Transformer and "
                            "RNN layers have some): count by hand, or pass layer_types=DEPTH_LAYERS"
                            " + (TheLayer,) to count such a layer as one.") from None
+    modules = dict(graph_module.named_modules())
+    for node in graph_module.graph.nodes:  # an opaque call holding weights would count 0: refuse
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if (module is not None and not isinstance(module, layer_types + NOT_DEPTH_LAYERS)
+                and any(True for _ in module.parameters())):
+            kind = type(module).__name__
+            raise ValueError(f"depth() cannot see inside '{node.target}' ({kind}): it holds "
+                             "weights but the graph records it as one call. Pass layer_types="
+                             f"DEPTH_LAYERS + ({kind},) to count it as one layer, or count "
+                             "by hand.")
     modes = {m: m.training for m in model.modules()}  # restored exactly afterwards
     try:
         with torch.no_grad():
@@ -372,15 +398,6 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
     finally:
         for m, mode in modes.items():
             m.training = mode
-    modules = dict(graph_module.named_modules())
-    for node in graph_module.graph.nodes:  # an opaque call holding weights would count 0: refuse
-        module = modules.get(node.target) if node.op == "call_module" else None
-        if (module is not None and not isinstance(module, layer_types + NOT_DEPTH_LAYERS)
-                and any(True for _ in module.parameters())):
-            raise ValueError(f"depth() cannot see inside '{node.target}' ({type(module).__name__}): "
-                             "it holds weights but the graph records it as one call. Pass "
-                             f"layer_types=DEPTH_LAYERS + ({type(module).__name__},) to count it "
-                             "as one layer, or count its layers by hand.")
     longest: dict[fx.Node, int] = {}
     for node in graph_module.graph.nodes:  # fx lists nodes in topological order
         weighted = ((node.op == "call_module" and isinstance(modules[node.target], layer_types))

@@ -1,13 +1,14 @@
 """course_utils.params: closed forms against numel() (the oracle), golden model sizes, depth."""
 
 import itertools
+import re
 
 import pytest
 import torch
 from torch import nn
 
 from course_utils.params import (count_parameters, depth, expected_parameters, format_table,
-                                 group_rows, parameter_table, supported_layers)
+                                 group_rows, parameter_formula, parameter_table, supported_layers)
 
 
 def numel(module: nn.Module) -> int:
@@ -86,6 +87,20 @@ def test_expected_parameters_matches_numel(make):
     layer = make()
     assert expected_parameters(layer) == numel(layer)
     assert count_parameters(layer) == numel(layer)
+
+
+@pytest.mark.parametrize("make", [f for _, f in LAYERS], ids=[i for i, _ in LAYERS])
+def test_formula_text_evaluates_to_the_count(make):
+    """The formula shown to learners is arithmetic that gives the count, not decoration."""
+    layer = make()
+    text, count = parameter_formula(layer), expected_parameters(layer)
+    if count == 0:
+        assert re.search("no ", text), text
+        return
+    expr = re.sub(r" \([a-z_]+\)", "", text).replace("2 directions ×", "2·")
+    expr = expr.translate(str.maketrans({"·": "*", "×": "*", "[": "(", "]": ")"})).replace("/", "//")
+    assert re.fullmatch(r"[\d+*/() ]+", expr), text
+    assert eval(expr) == count, (text, count)
 
 
 def test_formula_uses_hyperparameters_not_tensors():
@@ -250,6 +265,19 @@ def test_depth_counts_functional_calls():
             return torch.nn.functional.linear(torch.nn.functional.linear(x, torch.eye(4)), self.w)
 
     assert depth(Functional(), torch.zeros(1, 4)) == 2
+
+
+def test_depth_traces_into_custom_layers():
+    class Residual(nn.Module):  # a custom layer without children, using a functional linear
+        def __init__(self, dim):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(dim, dim))
+
+        def forward(self, x):
+            return x + torch.nn.functional.linear(x, self.weight)
+
+    model = nn.Sequential(nn.Linear(3, 3), Residual(3), Residual(3), nn.Linear(3, 1))
+    assert depth(model, torch.zeros(2, 3)) == 4
 
 
 def test_depth_clear_errors():
