@@ -41,6 +41,10 @@ def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: s
     ax.invert_yaxis()  # first row on top, as in a table
     if log:
         ax.set_xscale("log")
+    else:
+        from matplotlib.ticker import EngFormatter
+
+        ax.xaxis.set_major_formatter(EngFormatter())  # 15 M rather than an offset "1e7"
     biggest = max(max(counts), 1)
     ax.set_xlim(0.5 if log else 0, biggest * (8 if log else 1.25))
     for y, c in zip(positions, counts):
