@@ -470,25 +470,34 @@ def _try_exercise(page, root, ex: ExerciseCell) -> list[str]:
 
 
 def _try_slider(page, interact) -> list[str]:
-    """Move an interact's first slider one step with the keyboard; its output must change."""
+    """Move an interact's first slider one step with the keyboard (pressing "Run Interact" for
+    ``interact_manual``); the interact's output must change. The slider is put back after."""
     from playwright.sync_api import Error
 
     handle, output = interact.locator(".noUi-handle").first, interact.locator(".widget-output").first
-    readout = interact.locator(".widget-readout").first
+    readout, run_button = interact.locator(".widget-readout").first, interact.locator("button")
+
+    def step(key: str) -> None:
+        handle.press(key)
+        if run_button.count():
+            run_button.first.click()
+
     try:
         interact.scroll_into_view_if_needed()
         before, value = output.inner_html(), readout.inner_text()
         handle.focus()
-        handle.press("ArrowRight")
+        key, back = "ArrowRight", "ArrowLeft"
+        step(key)
         page.wait_for_timeout(300)
         if readout.inner_text() == value:  # at its maximum: step down instead
-            handle.press("ArrowLeft")
+            key, back = back, key
+            step(key)
         deadline = time.monotonic() + 15
         while output.inner_html() == before and time.monotonic() < deadline:
             page.wait_for_timeout(200)
         if output.inner_html() == before:
             return [f"slider {value!r} -> {readout.inner_text()!r}: the interact output did not change"]
-        handle.press("ArrowLeft" if readout.inner_text() != value else "ArrowRight")  # put it back
+        step(back)
     except Error as exc:
         return [f"could not move an interact slider: {str(exc).strip().splitlines()[0][:300]}"]
     return []
@@ -500,6 +509,8 @@ def _screenshot_full(page, path: Path, max_height: int = 16_000) -> None:
     height = page.evaluate("(sel) => document.querySelector(sel + ' .jp-WindowedPanel-outer')"
                            "?.scrollHeight ?? 0", PANEL)
     page.set_viewport_size({"width": size["width"], "height": min(max_height, height + 160)})
+    page.evaluate("(sel) => { const s = document.querySelector(sel + ' .jp-WindowedPanel-outer');"
+                  " if (s) s.scrollTop = 0; }", PANEL)
     page.wait_for_timeout(500)
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
