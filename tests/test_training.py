@@ -136,7 +136,8 @@ def test_progress_bar_shows_and_changes_nothing(capfd):
     model, optimizer, scheduler, loader, val = setup()
     fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=2, val_loader=val,
         scheduler=scheduler, progress=True)
-    assert "epochs" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "epoch 2/2" in err and "16/16" in err  # one bar: 2 epochs x 8 batches
     same_weights(model, quiet)  # the bar must not consume the loader's random numbers
 
 
