@@ -194,3 +194,66 @@ def plot_prediction_grid(images, targets, predictions, class_names: list, *, nco
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_image_grid(images, titles: list | None = None, *, ncols: int = 8,
+                    title: str | None = None, ax=None):
+    """Images side by side in one picture: ``images`` (N, 3, H, W) or (N, H, W), pixels in [0, 1].
+
+    ``titles``: one label per image (optional). With ``ax``, the grid is drawn into that one
+    axes as a single mosaic (so several grids can share a figure). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images = np.asarray(images, dtype=float)
+    if images.ndim == 3:
+        images = np.repeat(images[:, None], 3, axis=1)  # (N, H, W) -> (N, 3, H, W)
+    if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
+        raise ValueError(f"images must be (N, 3, H, W) or (N, H, W) with N >= 1, got {images.shape}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles")
+    n, _, h, w = images.shape
+    nrows, pad = -(-n // ncols), 1 + (h // 16)
+    mosaic = np.ones((nrows * (h + pad), ncols * (w + pad), 3))  # white gaps between images
+    for i, image in enumerate(images.clip(0, 1)):
+        r, c = divmod(i, ncols)
+        mosaic[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = image.transpose(1, 2, 0)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.1 * ncols, 1.25 * nrows + (0.4 if title else 0)))
+    fig = ax.figure
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.axis("off")
+    for i, text in enumerate(titles or []):
+        r, c = divmod(i, ncols)
+        ax.text(c * (w + pad) + w / 2, r * (h + pad) - 0.5, str(text), ha="center", va="bottom",
+                fontsize=8)
+    if title:
+        ax.set_title(title, pad=14 if titles else 6)
+    return fig
+
+
+def plot_layer_stats(series: dict, *, ylabel: str, xlabel: str = "layer", log: bool = True,
+                     title: str | None = None, ax=None):
+    """One line per run of a statistic per layer (e.g. activation std, gradient norm).
+
+    ``series`` maps a name to a list of numbers, one per layer (input side first). A log axis
+    (the default) shows vanishing and exploding values together. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if not series:
+        raise ValueError("plot_layer_stats needs at least one series: {'name': [value per layer]}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    fig = ax.figure
+    for name, values in series.items():
+        ax.plot(range(1, len(values) + 1), list(values), "-o", markersize=3, label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
