@@ -25,11 +25,9 @@ import shutil
 import nbformat
 import pytest
 
-from tests.browser_support import (LabServer, chromium_path, expectations, launch_chromium,
-                                   run_notebook)
+import tests.browser_support as support
+from tests.browser_support import LabServer, expectations, launch_chromium, run_notebook
 from tools.nbenv import NOTEBOOKS, ROOT
-
-pytestmark = pytest.mark.browser
 
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -43,7 +41,7 @@ def require_browser() -> None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         reason = "Playwright for Python is not installed (pip install -e '.[dev]')"
-    if reason is None and chromium_path() is None:
+    if reason is None and support.chromium_path() is None:
         reason = ("Debian's Chromium is not installed (sudo apt-get install -y chromium), "
                   "or set $COURSE_CHROMIUM to a Chromium binary")
     if reason and os.environ.get("CI"):
@@ -86,6 +84,7 @@ def run(lab, browser, relative: str, source: nbformat.NotebookNode, timeout: flo
     return report
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.name for p in NOTEBOOK_PATHS])
 def test_notebook_runs_in_jupyterlab(path, lab, browser):
     source = nbformat.read(path, as_version=4)
@@ -114,6 +113,7 @@ WIDGET_OUTPUT = {"output_type": "display_data", "metadata": {}, "data": {
                                                  "model_id": "0" * 32}}}
 
 
+@pytest.mark.browser
 def test_harness_passes_a_healthy_notebook(lab, browser):
     relative, nb = scratch(lab, "healthy.ipynb", [
         nbformat.v4.new_markdown_cell("# A healthy notebook"),
@@ -132,6 +132,7 @@ def test_harness_passes_a_healthy_notebook(lab, browser):
     assert report.widgets["progress_bars"] == 1, "tqdm.auto must draw a widget, not text"
 
 
+@pytest.mark.browser
 def test_harness_catches_each_kind_of_breakage(lab, browser):
     relative, nb = scratch(lab, "broken.ipynb", [
         code("import warnings\n\nwarnings.warn('careful')"),
@@ -155,3 +156,60 @@ def test_harness_catches_each_kind_of_breakage(lab, browser):
                      "cells [5] did not run"):
         assert expected in text, f"the harness missed {expected!r}:\n{report.describe()}"
     assert len(report.problems) == 6, report.describe()
+
+
+# ---- without a browser: what the harness expects, and how it behaves without Chromium ------
+
+def test_expectations_come_from_the_notebook_itself():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("interact(f) in prose is not a call"),
+        code("from ipywidgets import IntSlider, interact\nslider = IntSlider()  # built, not shown"),
+        code("interact(f, x=slider);"),
+        code("ex = Exercise('q', answer=1010)\nex.widget()"),
+        code("print(ex.check(1010))", {"output_type": "stream", "name": "stdout", "text": "✅ Correct: 1010.\n"}),
+        code("other = Exercise('q', check=lambda a: True)\nbox = other.widget()\nbox"),
+        code("print(other.check(n_params))", {"output_type": "stream", "name": "stdout", "text": "✅ ...\n"}),
+        code("   "),
+        code("x = 1", WIDGET_OUTPUT),
+        code("%time y = 2"),
+    ])
+    nb.cells[9].metadata["tags"] = ["raises-exception"]
+    expect = expectations(nb)
+    assert expect.code_cells == [1, 2, 3, 4, 5, 6, 8, 9]
+    assert expect.selectors == {2: [".widget-interact"], 3: [".course-exercise"],
+                                5: [".course-exercise"], 8: [".jupyter-widgets"]}
+    assert [(e.cell, e.name, e.answer) for e in expect.exercises] == [(3, "ex", "1010"), (5, "other", None)]
+    assert expect.raises == {9}
+
+
+def test_output_problems_read_the_executed_notebook():
+    nb = nbformat.v4.new_notebook(cells=[code("a = 1"), code("b = 2"), code("c = 3"), code("d = 4")])
+    counts, outputs = [1, 2, 3, None], [
+        [], [{"output_type": "stream", "name": "stderr", "text": "  0%|  | 0/3\n"}],
+        [{"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []}], []]
+    for cell, count, outs in zip(nb.cells, counts, outputs):
+        cell.execution_count, cell.outputs = count, [nbformat.from_dict(o) for o in outs]
+    problems = support.output_problems(nb, expectations(nb))
+    assert problems == [
+        "cell 1 ('b = 2') wrote to stderr (a warning or a text progress bar?): '0%|  | 0/3'",
+        "cell 2 ('c = 3') raised ValueError: bad",
+        "cells [3] did not run (Run All stops at the first error)"]
+    nb.cells[3].execution_count = 2
+    assert "ran out of order" in support.output_problems(nb, expectations(nb))[-1]
+
+
+def test_server_environment_is_nbvals_and_leaves_ours_alone(tmp_path):
+    before = dict(os.environ)
+    env = LabServer(tmp_path, tmp_path / "log")._environment(tmp_path)
+    assert dict(os.environ) == before
+    assert env["COURSE_DEVICE"] == "cpu" and env["MPLCONFIGDIR"].startswith(str(tmp_path))
+    settings = tmp_path / "lab-settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    assert env["JUPYTERLAB_SETTINGS_DIR"] == str(tmp_path / "lab-settings") and settings.is_file()
+
+
+@pytest.mark.parametrize("ci, outcome", [("", pytest.skip.Exception), ("1", pytest.fail.Exception)])
+def test_without_chromium_skip_for_learners_fail_in_ci(monkeypatch, ci, outcome):
+    monkeypatch.setattr(support, "chromium_path", lambda: None)
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="Chromium is not installed"):
+        require_browser()
