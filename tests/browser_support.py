@@ -68,7 +68,8 @@ def chromium_path() -> str | None:
 class ExerciseCell:
     cell: int             # index of the cell that shows ``name.widget()``
     name: str             # the Exercise's variable
-    answer: str | None    # an answer the notebook itself checks as correct, as a learner types it
+    answer: str | None    # the right answer as a learner types it, when the notebook gives it
+                          # as a literal: Exercise(..., answer=1010) or a ✅ ex.check("relu")
 
 
 @dataclass
@@ -79,12 +80,11 @@ class Expectations:
     raises: set[int] = field(default_factory=set)  # cells tagged raises-exception
 
 
-def _calls(source: str) -> list[ast.Call]:
+def _tree(source: str) -> ast.Module:
     try:
-        tree = ast.parse(source)
+        return ast.parse(source)
     except SyntaxError:  # IPython magics: no calls we can see for sure
-        return []
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+        return ast.Module(body=[], type_ignores=[])
 
 
 def _callee(call: ast.Call) -> str:
@@ -105,13 +105,9 @@ def _text(value) -> str:
     return "".join(value) if isinstance(value, list) else value or ""
 
 
-def _displays(tree_source: str) -> bool:
+def _displays(tree: ast.Module) -> bool:
     """Whether a cell's last statement is an expression (Jupyter displays its value)."""
-    try:
-        body = ast.parse(tree_source).body
-    except SyntaxError:
-        return False
-    return bool(body) and isinstance(body[-1], ast.Expr)
+    return bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
 
 
 def expectations(nb: nbformat.NotebookNode) -> Expectations:
@@ -131,9 +127,11 @@ def expectations(nb: nbformat.NotebookNode) -> Expectations:
         if "raises-exception" in cell.metadata.get("tags", []):
             raises.add(i)
         outputs = cell.get("outputs", [])
-        shows = any(WIDGET_MIME in o.get("data", {}) for o in outputs) or _displays(source)
-        wanted = set()
-        for call in _calls(source):
+        wanted, tree = set(), _tree(source)
+        shows = any(WIDGET_MIME in o.get("data", {}) for o in outputs) or _displays(tree)
+        assigned = {id(node.value): [t.id for t in node.targets if isinstance(t, ast.Name)]
+                    for node in ast.walk(tree) if isinstance(node, ast.Assign)}
+        for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
             name = _callee(call)
             owner = call.func.value if isinstance(call.func, ast.Attribute) else None
             if name in ("interact", "interact_manual"):
@@ -143,6 +141,12 @@ def expectations(nb: nbformat.NotebookNode) -> Expectations:
             elif name == "widget" and not call.args and isinstance(owner, ast.Name) and shows:
                 wanted.add(".course-exercise")
                 exercises.append(ExerciseCell(i, owner.id, None))
+            elif name == "Exercise":  # ex = Exercise(..., answer=<literal>): the answer itself
+                for target in assigned.get(id(call), []):
+                    answer = next((k.value for k in call.keywords if k.arg == "answer"), None)
+                    typed = _typed(answer) if answer is not None else None
+                    if typed is not None:
+                        correct[target] = typed
             elif name == "check" and len(call.args) == 1 and isinstance(owner, ast.Name):
                 stored = "".join(_text(o.get("text")) for o in outputs)
                 typed = _typed(call.args[0])

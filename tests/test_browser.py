@@ -172,13 +172,16 @@ def test_expectations_come_from_the_notebook_itself():
         code("   "),
         code("x = 1", WIDGET_OUTPUT),
         code("%time y = 2"),
+        code("third = Exercise('q', answer=73_728, hint='h')\nthird.widget()"),
+        code("print(third.check(expected(layer)))", {"output_type": "stream", "name": "stdout", "text": "✅\n"}),
     ])
     nb.cells[9].metadata["tags"] = ["raises-exception"]
     expect = expectations(nb)
-    assert expect.code_cells == [1, 2, 3, 4, 5, 6, 8, 9]
+    assert expect.code_cells == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11]
     assert expect.selectors == {2: [".widget-interact"], 3: [".course-exercise"],
-                                5: [".course-exercise"], 8: [".jupyter-widgets"]}
-    assert [(e.cell, e.name, e.answer) for e in expect.exercises] == [(3, "ex", "1010"), (5, "other", None)]
+                                5: [".course-exercise"], 8: [".jupyter-widgets"], 10: [".course-exercise"]}
+    assert [(e.cell, e.name, e.answer) for e in expect.exercises] == [
+        (3, "ex", "1010"), (5, "other", None), (10, "third", "73728")]
     assert expect.raises == {9}
 
 
