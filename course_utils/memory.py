@@ -98,8 +98,10 @@ def training_flops(num_params: int, num_tokens: int, n_layers: int = 0, seq_len:
     """Floating-point operations to train on ``num_tokens`` tokens: ``6 N D`` (+ attention).
 
     Each parameter takes part in one multiply-add (2 FLOPs) per token forward and two
-    backward (input and weight gradients): 6 FLOPs per parameter per token. This assumes every
-    parameter sits in a matrix multiply (embedding lookups and norms are cheap but counted).
+    backward (input and weight gradients): 6 FLOPs per parameter per token. Count in
+    ``num_params`` the parameters used in matrix products: embedding lookups multiply nothing
+    (Kaplan et al. leave them out); biases and norm weights counted here make it a slight
+    overestimate.
     Give ``n_layers``, ``seq_len`` and ``d_model`` to add attention's score and mixing matmuls,
     ``6 * 2 * n_layers * seq_len * d_model`` FLOPs per token (Kaplan et al., 2020).
     """

@@ -87,3 +87,29 @@ def test_sentiment_needs_word_order_a_bag_of_words_is_near_chance():
         opt.step()
     accuracy = (model(xt).argmax(1) == yt).float().mean().item()
     assert accuracy < 0.7  # "not" and "but" make the same words mean either label
+
+
+def test_sentiment_is_learnable_by_a_small_model_that_sees_word_order():
+    torch.manual_seed(0)
+    train, test = make_reviews(3000, seed=0), make_reviews(500, seed=1)
+    vocab = Vocab.from_texts(r.text for r in train)
+    (x, y), (xt, yt) = (encode_reviews(r, vocab, max_len=20).tensors for r in (train, test))
+
+    class Reader(nn.Module):  # a GRU reading right to left: padding first, the first word last
+        def __init__(self):
+            super().__init__()
+            self.emb, self.gru, self.head = nn.Embedding(len(vocab), 16), nn.GRU(16, 32, batch_first=True), nn.Linear(32, 2)
+
+        def forward(self, ids):
+            out, _ = self.gru(self.emb(ids.flip(1)))
+            return self.head(out[:, -1])
+
+    model, g = Reader(), torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        batch = torch.randint(0, len(x), (64,), generator=g)
+        opt.zero_grad()
+        F.cross_entropy(model(x[batch]), y[batch]).backward()
+        opt.step()
+    with torch.no_grad():
+        assert (model(xt).argmax(1) == yt).float().mean().item() > 0.95
