@@ -7,20 +7,22 @@ menu, then checks what a learner sees: every cell ran, no error and no stderr ou
 progress bars as raw text), no "Error displaying widget", the notebook's widgets rendered live,
 interact sliders redraw their output, and each exercise answers (wrong, right, hint, solution).
 
-    pytest -m browser                      # only this (about 15-30 s per small notebook)
+    pytest -m browser                      # only this (about 30-45 s per small notebook)
     pytest tests/test_browser.py -k 00_    # one notebook
+    pytest -m "not browser"                # everything else
 
-Artifacts in ``test-artifacts/browser/``: per notebook a full-length screenshot ``NN_x.png``, the
-first exercise after checking ``NN_x-exercise.png``, a report ``NN_x.json`` (problems, timings,
-widgets, blocked outside requests), and ``jupyterlab.log``. Without Chromium or Playwright the
-test skips, except under CI (``$CI`` set), where it fails. ``$COURSE_BROWSER_TIMEOUT`` (s,
-default 900) bounds one notebook's Run All.
+Artifacts in ``test-artifacts/browser/``: per notebook a full-length screenshot ``NN_x.png``,
+the first exercise after checking ``NN_x-exercise.png``, a report ``NN_x.json`` (problems,
+timings, widgets, blocked outside requests); ``summary.md`` (one row per notebook) and
+``jupyterlab.log``. Without Chromium or Playwright the test skips, except under CI (``$CI``
+set), where it fails. ``$COURSE_BROWSER_TIMEOUT`` (s, default 900) bounds one notebook's Run All.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import nbformat
 import pytest
@@ -50,6 +52,22 @@ def require_browser() -> None:
         pytest.skip(reason)
 
 
+REPORTS: list = []  # this session's NotebookReports, summarised in test-artifacts/browser/summary.md
+
+
+def write_summary(reports: list, startup: float) -> None:
+    rows = [f"JupyterLab started in {startup:.1f} s.\n",
+            "| notebook | problems | open s | run all s | checks s | total s | widgets | exercises checked | sliders moved |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in reports:
+        shown = ", ".join(f"{k} {v}" for k, v in r.widgets.items() if v)
+        checks = sum(r.seconds.get(k, 0) for k in ("checks", "sliders", "exercises"))
+        rows.append(f"| {r.notebook} | {len(r.problems)} | {r.seconds.get('open', '-')} | "
+                    f"{r.seconds.get('run', '-')} | {checks:.1f} | {r.seconds['total']} | {shown} | "
+                    f"{r.exercises_checked} | {r.sliders_moved} |")
+    (ARTIFACTS / "summary.md").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     require_browser()
@@ -58,8 +76,13 @@ def lab(tmp_path_factory):
     shutil.copytree(NOTEBOOKS, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     (root / "data").symlink_to(ROOT / "data", target_is_directory=True)
     (root / "scratch").mkdir()
+    start = time.monotonic()
     with LabServer(root, ARTIFACTS / "jupyterlab.log") as server:
-        yield server
+        startup = time.monotonic() - start
+        try:
+            yield server
+        finally:
+            write_summary(REPORTS, startup)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +101,7 @@ def browser(lab, tmp_path_factory):
 def run(lab, browser, relative: str, source: nbformat.NotebookNode, timeout: float = TIMEOUT):
     context, blocked = browser
     report = run_notebook(context, lab, relative, source, ARTIFACTS, timeout=timeout, blocked=blocked)
+    REPORTS.append(report)
     print(f"\n{relative}: {report.seconds} widgets={report.widgets} "
           f"exercises checked={report.exercises_checked} sliders moved={report.sliders_moved} "
           f"blocked outside requests={report.blocked_requests}")
