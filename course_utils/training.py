@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_utils.checkpoint import (CheckpointError, load_checkpoint, restore_states,
-                                     save_checkpoint)
+from course_utils.checkpoint import (CheckpointError, load_checkpoint, loader_generators,
+                                     restore_states, rng_state, save_checkpoint, set_rng_state)
 
 CHECKPOINT_FORMAT = "course_utils.fit/1"
 
@@ -176,7 +174,7 @@ class _Sums:
     def result(self) -> dict:
         if not self.losses:
             raise ValueError("the loader yielded no batches; check the dataset and batch size")
-        losses = torch.stack(self.losses).double().cpu()
+        losses = torch.stack(self.losses).cpu().double()  # cpu first: MPS has no float64
         loss = (losses @ torch.tensor(self.sizes, dtype=torch.float64)).item() / sum(self.sizes)
         if self.mode == "none":
             return {"loss": loss, "acc": None}
@@ -215,33 +213,15 @@ def _resolve_device(model: nn.Module, device) -> torch.device:
 
 # ---- checkpoints -----------------------------------------------------------------------------
 
-def _generators(loader: Any) -> dict[str, torch.Generator]:
-    """The torch generators that decide the loader's order (shuffling, worker seeds)."""
-    found: dict[str, torch.Generator] = {}
-    for name, owner in (("loader", loader), ("sampler", getattr(loader, "sampler", None)),
-                        ("batch_sampler", getattr(getattr(loader, "batch_sampler", None),
-                                                  "sampler", None))):
-        gen = getattr(owner, "generator", None)
-        if isinstance(gen, torch.Generator) and all(gen is not g for g in found.values()):
-            found[name] = gen
-    return found
-
-
 def _snapshot(model, optimizer, scheduler, loader, history, epochs) -> dict:
-    np_state = np.random.get_state()
-    rng = {"torch": torch.get_rng_state(), "python": random.getstate(),
-           "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
-                     *np_state[2:]],
-           "generators": {name: g.get_state() for name, g in _generators(loader).items()}}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
     return {"format": CHECKPOINT_FORMAT, "epoch": len(history), "epochs": epochs,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "history": history, "rng": rng}
+            "history": history, "rng": rng_state(loader)}
 
 
 def _restore(path, model, optimizer, scheduler, loader, device) -> list[dict]:
+    """Check everything first, then load: a mismatch leaves the model and RNGs untouched."""
     state = load_checkpoint(path, map_location=device)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint {path} was not written by fit() (format "
@@ -250,23 +230,10 @@ def _restore(path, model, optimizer, scheduler, loader, device) -> list[dict]:
         raise CheckpointError(f"checkpoint {path} was trained "
                               f"{'with' if scheduler is None else 'without'} a scheduler; "
                               f"resume with the same setup as the interrupted run")
-    gens = _generators(loader)
-    rng = state["rng"]
-    if set(gens) != set(rng["generators"]):
-        raise CheckpointError(f"checkpoint {path}: the train loader's generators "
-                              f"{sorted(rng['generators'])} do not match this loader's "
-                              f"{sorted(gens)}; build the DataLoader the same way")
+    saved, current = sorted(state["rng"]["generators"]), sorted(loader_generators(loader))
+    if saved != current:
+        raise CheckpointError(f"checkpoint {path}: the train loader's generators {saved} do not "
+                              f"match this loader's {current}; build the DataLoader the same way")
     restore_states(state, path, model=model, optimizer=optimizer, scheduler=scheduler)
-    torch.set_rng_state(rng["torch"].cpu())
-    random.setstate(_as_tuple(rng["python"]))
-    name, keys, pos, has_gauss, cached = rng["numpy"]
-    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-    for name, gen in gens.items():
-        gen.set_state(rng["generators"][name].cpu())
+    set_rng_state(state["rng"], loader)
     return list(state["history"])
-
-
-def _as_tuple(value):
-    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value

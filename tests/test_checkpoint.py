@@ -139,3 +139,24 @@ def test_state_dict_mismatch_lists_unexpected_keys():
     assert state_dict_mismatch(model, model.state_dict()) == ""
     assert state_dict_mismatch(model, extra) == "unexpected keys head.weight"
     assert "not a state dict" in state_dict_mismatch(model, [1])
+
+
+def test_rng_state_survives_a_weights_only_round_trip(tmp_path):
+    import random
+
+    import numpy as np
+    from torch.utils.data import DataLoader
+
+    from course_utils.checkpoint import rng_state, set_rng_state
+
+    loader = DataLoader(list(range(10)), batch_size=3, shuffle=True,
+                        generator=torch.Generator().manual_seed(4))
+
+    def draws():
+        return (torch.rand(3).tolist(), random.random(), np.random.rand(), [b.tolist() for b in loader])
+
+    path = save_checkpoint(tmp_path / "rng.pt", {"rng": rng_state(loader)})
+    expected = draws()
+    assert draws() != expected  # the generators moved on
+    set_rng_state(load_checkpoint(path)["rng"], loader)
+    assert draws() == expected
