@@ -257,3 +257,47 @@ def plot_layer_stats(series: dict, *, ylabel: str, xlabel: str = "layer", log: b
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_memory_breakdown(rows: Iterable[dict], *, label: str = "name",
+                          parts: tuple = ("weights", "gradients", "optimizer", "activations"),
+                          unit: float = 1e9, unit_name: str = "GB", limit: float | None = None,
+                          limit_label: str = "device memory", title: str | None = None, ax=None):
+    """Stacked horizontal bars: one bar per row, one segment per memory component.
+
+    ``rows`` are plain dicts of bytes, e.g. ``{"name": "Adam", "weights": 4e9, ...}``; a missing
+    part counts as 0. ``limit`` (bytes) draws a vertical line, e.g. one GPU's memory. Returns the
+    Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = list(rows)
+    if not rows:
+        raise ValueError("plot_memory_breakdown needs at least one row")
+    if any(label not in r for r in rows):
+        raise KeyError(f"every row needs a {label!r} key (pass label=... to use another)")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
+    fig = ax.figure
+    positions = list(range(len(rows)))
+    left = [0.0] * len(rows)
+    for part in parts:
+        widths = [r.get(part, 0) / unit for r in rows]
+        ax.barh(positions, widths, left=left, label=part)
+        left = [a + b for a, b in zip(left, widths)]
+    for y, total in zip(positions, left):
+        ax.annotate(f"{total:,.1f} {unit_name}", (total, y), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    if limit is not None:
+        ax.axvline(limit / unit, color="black", linestyle="--", linewidth=1)
+        ax.annotate(limit_label, (limit / unit, len(rows) - 0.5), xytext=(3, 0),
+                    textcoords="offset points", fontsize=8)
+    ax.set_yticks(positions, [str(r[label]) for r in rows])
+    ax.invert_yaxis()  # first row on top, as in a table
+    ax.set_xlim(0, max(left + [limit / unit if limit else 0]) * 1.25)
+    ax.set_xlabel(unit_name)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
