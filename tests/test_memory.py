@@ -168,3 +168,19 @@ def test_peak_memory_of_a_training_step_is_within_the_estimate():
     measured = before + mem.peak
     assert 0.85 * estimate <= measured <= 1.15 * estimate
     assert mem.current == tensor_bytes(p.grad for p in model.parameters())
+
+
+def test_plot_memory_breakdown_stacks_the_parts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.plots import plot_memory_breakdown
+
+    rows = [{"name": "a", "weights": 2e9, "gradients": 1e9}, {"name": "b", "optimizer": 5e9}]
+    fig = plot_memory_breakdown(rows, limit=4e9)
+    ax = fig.axes[0]
+    ends = sorted(round(p.get_x() + p.get_width(), 6) for p in ax.patches if p.get_width() > 0)
+    assert ends == [2.0, 3.0, 5.0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    with pytest.raises(KeyError, match="'name'"):
+        plot_memory_breakdown([{"weights": 1}])
