@@ -184,3 +184,44 @@ def test_plot_memory_breakdown_stacks_the_parts():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     with pytest.raises(KeyError, match="'name'"):
         plot_memory_breakdown([{"weights": 1}])
+
+
+@pytest.mark.parametrize("micro_batches", [2, 4, 8])
+def test_gradient_accumulation_equals_the_big_batch(micro_batches):
+    torch.manual_seed(0)
+    model = nn.Sequential(Block(32, 4, 64), nn.Flatten(), nn.Linear(8 * 32, 3))
+    x, y = torch.randn(16, 8, 32), torch.randint(0, 3, (16,))
+    F.cross_entropy(model(x), y).backward()
+    big = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    for xb, yb in zip(x.chunk(micro_batches), y.chunk(micro_batches)):
+        (F.cross_entropy(model(xb), yb) / micro_batches).backward()  # .grad adds up
+    for p, g in zip(model.parameters(), big):
+        torch.testing.assert_close(p.grad, g)
+    model.zero_grad(set_to_none=True)  # forgetting the division: micro_batches times too large
+    for xb, yb in zip(x.chunk(micro_batches), y.chunk(micro_batches)):
+        F.cross_entropy(model(xb), yb).backward()
+    for p, g in zip(model.parameters(), big):
+        torch.testing.assert_close(p.grad, micro_batches * g)
+
+
+def test_activation_checkpointing_same_gradients_less_memory():
+    from torch.utils.checkpoint import checkpoint
+
+    torch.manual_seed(0)
+    blocks = nn.ModuleList(Block(64, 4, 256) for _ in range(4))
+    x = torch.randn(8, 32, 64, requires_grad=True)
+
+    def run(use_checkpoint):
+        blocks.zero_grad(set_to_none=True)
+        with PeakMemory() as mem:
+            h = x
+            for block in blocks:
+                h = checkpoint(block, h, use_reentrant=False) if use_checkpoint else block(h)
+            h.square().mean().backward()
+        return mem.peak, [p.grad.clone() for p in blocks.parameters()]
+
+    (plain_peak, plain_grads), (ckpt_peak, ckpt_grads) = run(False), run(True)
+    for a, b in zip(plain_grads, ckpt_grads):
+        torch.testing.assert_close(b, a)
+    assert ckpt_peak < 0.6 * plain_peak
