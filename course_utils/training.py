@@ -139,17 +139,22 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
 # ---- bookkeeping ---------------------------------------------------------------------------
 
 class _Sums:
-    """Per-batch losses and predictions, reduced once at the end of the epoch.
+    """Per-batch losses and logits, reduced in a few large operations instead of many small ones.
 
-    Per batch this costs two tensor operations (``detach``, ``argmax``) and no ``.item()``
-    (which would wait for the GPU): the 3 % overhead budget of ``fit`` is spent here.
+    Per batch: one ``detach`` and list appends -- no ``argmax`` and no ``.item()`` (which would
+    wait for the GPU). Logits wait in a buffer of at most ``FLUSH_NUMEL`` values (16 MB in
+    float32), then one ``argmax`` scores them all: that keeps ``fit`` within 3 % of a bare loop.
     """
+
+    FLUSH_NUMEL = 1 << 22
 
     def __init__(self) -> None:
         self.losses: list[torch.Tensor] = []
         self.sizes: list[int] = []
-        self.preds: list[torch.Tensor] = []
-        self.labels: list[torch.Tensor] = []
+        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (logits, targets)
+        self.pending_numel = 0
+        self.correct: list[torch.Tensor] = []
+        self.counted = 0
         self.mode: str | None = None  # "index", "probs" or "none", decided on the first batch
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
@@ -168,8 +173,24 @@ class _Sums:
             else:
                 self.mode = "none"  # e.g. regression: accuracy has no meaning
         if self.mode != "none":
-            self.preds.append(logits.argmax(1))  # integer result: no graph is kept
-            self.labels.append(targets)
+            self.pending.append((logits.detach(), targets))
+            self.pending_numel += logits.numel()
+            if self.pending_numel >= self.FLUSH_NUMEL:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        logits, targets = zip(*self.pending)
+        as_labels = (lambda t: t.argmax(1)) if self.mode == "probs" else (lambda t: t)
+        try:  # one argmax for many batches: (sum B, C, ...) -> (sum B, ...)
+            preds, labels = torch.cat(logits).argmax(1), as_labels(torch.cat(targets))
+        except RuntimeError:  # batches with different trailing shapes: score them one by one
+            preds = torch.cat([z.argmax(1).flatten() for z in logits])
+            labels = torch.cat([as_labels(t).flatten() for t in targets])
+        self.correct.append((preds.flatten() == labels.flatten()).sum())
+        self.counted += labels.numel()
+        self.pending, self.pending_numel = [], 0
 
     def result(self) -> dict:
         if not self.losses:
@@ -178,10 +199,8 @@ class _Sums:
         loss = (losses @ torch.tensor(self.sizes, dtype=torch.float64)).item() / sum(self.sizes)
         if self.mode == "none":
             return {"loss": loss, "acc": None}
-        preds = torch.cat([p.flatten() for p in self.preds])
-        labels = torch.cat([(t.argmax(1) if self.mode == "probs" else t).flatten()
-                            for t in self.labels])
-        return {"loss": loss, "acc": (preds == labels).sum().item() / labels.numel()}
+        self._flush()
+        return {"loss": loss, "acc": torch.stack(self.correct).sum().item() / self.counted}
 
 
 def _batches(loader: Iterable, progress: bool | tqdm, desc: str):

@@ -262,3 +262,20 @@ def test_plot_history_draws_what_fit_returns():
         plot_history([])
     with pytest.raises(KeyError, match="no 'epoch' key"):
         plot_history([{"loss": 1.0}])
+
+
+@pytest.mark.parametrize("flush_numel", [1, 1 << 22])
+def test_accuracy_with_spatial_outputs_of_different_sizes(monkeypatch, flush_numel):
+    from course_utils import training
+
+    monkeypatch.setattr(training._Sums, "FLUSH_NUMEL", flush_numel)
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(2, 3, h, h, generator=g), torch.randint(0, 3, (2, h, h), generator=g))
+               for h in (4, 5, 4)]  # e.g. segmentation maps: logits (B, C, H, W), labels (B, H, W)
+    stats = evaluate(nn.Identity(), batches, nn.CrossEntropyLoss())
+    correct = sum((z.argmax(1) == t).sum().item() for z, t in batches)
+    assert stats["acc"] == correct / sum(t.numel() for _, t in batches)
+    probs = [(z, torch.softmax(torch.randn(z.shape, generator=g), 1)) for z, _ in batches]
+    stats = evaluate(nn.Identity(), probs, nn.CrossEntropyLoss())
+    correct = sum((z.argmax(1) == p.argmax(1)).sum().item() for z, p in probs)
+    assert stats["acc"] == correct / sum(p[:, 0].numel() for _, p in probs)
