@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -45,11 +46,20 @@ def imagenet_available(timeout: float = 2.0) -> bool:
     """True when the ImageNet weights are cached, or their server answers within ``timeout`` s."""
     if imagenet_weights_path().is_file():
         return True
-    try:
-        with socket.create_connection((IMAGENET_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    reached = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((IMAGENET_HOST, 443), timeout=timeout):
+                reached.append(True)
+        except OSError:
+            pass
+
+    # a thread, because a DNS lookup offline can hang far longer than the connect timeout
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    return bool(reached)
 
 
 def _resnet50_with_head(state_dict: Mapping[str, torch.Tensor] | None, num_classes: int) -> nn.Module:
@@ -69,6 +79,8 @@ def _load_imagenet(num_classes: int) -> nn.Module:
 
     path, weights = imagenet_weights_path(), ResNet50_Weights.DEFAULT
     try:
+        if not imagenet_available():
+            raise OSError(f"{IMAGENET_HOST} cannot be reached")
         state = weights.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:  # offline: URLError, socket errors, a truncated file...
         raise RuntimeError(
@@ -116,7 +128,8 @@ def load_resnet50(num_classes: int = 10, weights: str | os.PathLike | None = "au
         source, _info = pretrain_source_model(progress=False)
         state = copy.deepcopy(source.state_dict())
         model, what = _resnet50_with_head(state, num_classes), "the course's source model (notebook 04)"
-    elif isinstance(weights, (str, os.PathLike)) and (Path(weights).suffix or os.sep in str(weights)):
+    elif isinstance(weights, os.PathLike) or (isinstance(weights, str) and (
+            Path(weights).suffix or os.sep in weights)):
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint at {path}; train and save one first, or use "
