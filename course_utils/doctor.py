@@ -93,6 +93,23 @@ def check_data() -> Check:
     return Check("offline data", "OK", f"scikit-learn digits: {n} images")
 
 
+def check_cache() -> Check:
+    """Generated data and the course's pretrained model are cached here: it must be writable."""
+    import tempfile
+
+    from course_utils.data import cache_dir
+
+    try:
+        path = cache_dir()
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return Check("cache", "FAIL", f"cannot write the course's cache ({exc}); set COURSE_DATA_DIR "
+                     "to a writable folder")
+    cached = sorted(p.name for p in path.glob("*.pt"))
+    return Check("cache", "OK", f"{path} (cached models: {', '.join(cached) or 'none yet'})")
+
+
 def check_network(host: str = "download.pytorch.org", port: int = 443, timeout: float = 3.0) -> Check:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -110,6 +127,7 @@ def run_checks(network: bool = True) -> list[Check]:
     if all(c.status != "FAIL" for c in checks if c.name in ("torch", "torchvision")):
         checks.append(check_device())
     checks.append(check_data())
+    checks.append(check_cache())
     if network:
         checks.append(check_network())
     return checks

@@ -44,6 +44,22 @@ def test_command_line_runs_here():
     result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--offline"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("Python", "torch", "torchvision", "ipywidgets", "JupyterLab widgets", "device", "offline data"):
+    for name in ("Python", "torch", "torchvision", "ipywidgets", "JupyterLab widgets", "device",
+                 "offline data", "cache"):
         assert f"] {name}:" in result.stdout
     assert "[FAIL]" not in result.stdout
+
+
+def test_unwritable_cache_is_a_failure(tmp_path, monkeypatch):
+    target = tmp_path / "not-a-dir"
+    target.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(target))
+    check = doctor.check_cache()
+    assert check.status == "FAIL" and "COURSE_DATA_DIR" in check.detail
+
+
+def test_writable_cache_lists_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    (tmp_path / "model.pt").write_bytes(b"")
+    check = doctor.check_cache()
+    assert check.status == "OK" and "model.pt" in check.detail
