@@ -115,24 +115,26 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     done = min(len(history), epochs)
     bar = tqdm(total=per_epoch and per_epoch * epochs, initial=(per_epoch or 0) * done,
                unit="batch", disable=not progress, desc=f"epoch {done}/{epochs}")
-    for epoch in range(len(history) + 1, epochs + 1):
-        bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
-        start = time.perf_counter()
-        lr = float(optimizer.param_groups[0]["lr"])
-        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device,
-                                scheduler=scheduler, progress=bar)
-        val = (evaluate(model, val_loader, loss_fn, device) if val_loader is not None
-               else {"loss": None, "acc": None})
-        history.append({"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
-                        "val_loss": val["loss"], "val_acc": val["acc"], "lr": lr,
-                        "seconds": time.perf_counter() - start})
-        if progress:
-            bar.set_postfix({k: f"{v:.3f}" for k, v in history[-1].items()
-                             if k in ("train_loss", "val_loss", "val_acc") and v is not None})
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, _snapshot(model, optimizer, scheduler, train_loader,
-                                                       history, epochs))
-    bar.close()
+    try:
+        for epoch in range(len(history) + 1, epochs + 1):
+            bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
+            start = time.perf_counter()
+            lr = float(optimizer.param_groups[0]["lr"])
+            train = train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+                                    scheduler=scheduler, progress=bar)
+            val = (evaluate(model, val_loader, loss_fn, device) if val_loader is not None
+                   else {"loss": None, "acc": None})
+            history.append({"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
+                            "val_loss": val["loss"], "val_acc": val["acc"], "lr": lr,
+                            "seconds": time.perf_counter() - start})
+            if progress:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in history[-1].items()
+                                 if k in ("train_loss", "val_loss", "val_acc") and v is not None})
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, _snapshot(model, optimizer, scheduler, train_loader,
+                                                           history, epochs))
+    finally:  # an interrupted run leaves no half-drawn bar behind
+        bar.close()
     return history
 
 
