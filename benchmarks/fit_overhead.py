@@ -117,8 +117,8 @@ def main() -> int:
                 worst = max(worst, times["fit"] / bare)
     verdict = "OK" if worst <= 1.03 else "OVER"
     print(f"worst fit/bare ratio (median CPU time): {worst:.3f} (target <= 1.030): {verdict}")
-    print("(on a quiet machine the wall-clock ratios agree; on a shared one they carry the "
-          "neighbours' noise)")
+    print("(wall-clock ratios are printed too; on a shared machine they carry the neighbours' "
+          "noise)")
     return 0
 
 
