@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 MIN_PYTHON = (3, 10)
-MIN_VERSIONS = {"torch": "2.1", "torchvision": "0.16", "ipywidgets": "8.0", "matplotlib": "3.7",
+MIN_VERSIONS = {"torch": "2.4", "torchvision": "0.19", "ipywidgets": "8.0", "matplotlib": "3.7",
                 "tqdm": "4.65", "scikit-learn": "1.3"}
 
 
