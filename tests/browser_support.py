@@ -324,6 +324,15 @@ _STATE_JS = """(sel) => {
   const dialog = document.querySelector('.jp-Dialog')?.innerText ?? null;
   return {prompts, status, dialog};
 }"""
+_READY_JS = """(path) => {
+  for (const w of window.jupyterapp?.shell.widgets('main') ?? [])
+    if (w.context && w.context.path === path) {
+      const kernel = w.sessionContext?.session?.kernel;
+      return {ready: w.context.isReady, cells: w.content.widgets.length,
+              kernel: kernel ? kernel.status : null};
+    }
+  return null;
+}"""
 _MODEL_JS = """(path) => {
   for (const w of window.jupyterapp.shell.widgets('main'))
     if (w.context && w.context.path === path) return w.context.model.toJSON();
@@ -337,17 +346,6 @@ _PENDING_WIDGETS_JS = """(sel) => [...document.querySelectorAll(sel)]
 _WIDGET_KINDS = {"widget_views": f"{_TOP_OUTPUTS}:has(.jupyter-widgets)",
                  "sliders": ".widget-slider", "interacts": ".widget-interact",
                  "exercises": ".course-exercise", "progress_bars": ".widget-hprogress"}
-
-
-_READY_JS = """(path) => {
-  for (const w of window.jupyterapp?.shell.widgets('main') ?? [])
-    if (w.context && w.context.path === path) {
-      const kernel = w.sessionContext?.session?.kernel;
-      return {ready: w.context.isReady, cells: w.content.widgets.length,
-              kernel: kernel ? kernel.status : null};
-    }
-  return null;
-}"""
 
 
 def _wait_for_kernel(page, notebook: str, n_cells: int, timeout: float = 120.0) -> list[str]:
@@ -386,7 +384,7 @@ def _menu(page, menu: str, item: str) -> None:
 
 def _wait_for_run(page, timeout: float) -> str | None:
     """Wait until Run All has finished; return a problem, or None when every cell ran."""
-    deadline, seen_dialog = time.monotonic() + timeout, None
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = page.evaluate(_STATE_JS, PANEL)
         if state is None:
@@ -399,7 +397,7 @@ def _wait_for_run(page, timeout: float) -> str | None:
         started = any(re.search(r"\d", p) for p in state["prompts"])
         if state["status"] == "idle" and started and not running:
             return None
-        time.sleep(0.5)
+        page.wait_for_timeout(500)
     return f"Run All did not finish within {timeout:.0f} s (raise $COURSE_BROWSER_TIMEOUT?)"
 
 
@@ -420,7 +418,8 @@ def output_problems(executed: nbformat.NotebookNode, expect: Expectations) -> li
                 problems.append(f"cell {i} ({first_line!r}) wrote to stderr (a warning or a text "
                                 f"progress bar?): {_text(out.text).strip()[:300]!r}")
     if not_run:
-        problems.append(f"cells {not_run} did not run (Run All stops at the first error)")
+        why = " (Run All stops at the first error)" if any("raised" in p for p in problems) else ""
+        problems.append(f"cells {not_run} did not run{why}")
     if counts != sorted(set(counts)):
         problems.append(f"cells ran out of order: execution counts {counts}")
     return problems
@@ -522,6 +521,29 @@ def _screenshot_full(page, path: Path, max_height: int = 16_000) -> None:
     page.set_viewport_size(size)
 
 
+def _interact(page, expect: Expectations, report: NotebookReport, exercise_shot: Path) -> list[Path]:
+    """Move each interact's slider, then answer each exercise; screenshot the first exercise."""
+    mark, shots = time.monotonic(), []
+    for interact in page.locator(f"{PANEL} .widget-interact:has(.noUi-handle)").all():
+        found = _try_slider(page, interact)
+        report.problems += found
+        report.sliders_moved += not found
+    report.seconds["sliders"] = time.monotonic() - mark
+    mark = time.monotonic()
+    for ex in expect.exercises:
+        cell = page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(ex.cell)
+        root = cell.locator(".course-exercise").first
+        if root.count():  # a missing widget is reported by _dom_problems already
+            found = _try_exercise(page, root, ex)
+            report.problems += found
+            report.exercises_checked += not found
+            if not shots:
+                page.screenshot(path=str(exercise_shot))
+                shots.append(exercise_shot)
+    report.seconds["exercises"] = time.monotonic() - mark
+    return shots
+
+
 def run_notebook(context, server: LabServer, notebook: str, source: nbformat.NotebookNode,
                  artifacts: Path, timeout: float = 900.0,
                  blocked: list[str] | None = None) -> NotebookReport:
@@ -531,7 +553,7 @@ def run_notebook(context, server: LabServer, notebook: str, source: nbformat.Not
     :func:`launch_chromium` fills (this notebook's share goes into the report).
     """
     stem, blocked = Path(notebook).stem, blocked if blocked is not None else []
-    first_blocked = len(blocked)
+    first_blocked, shots = len(blocked), []
     report, expect = NotebookReport(notebook), expectations(source)
     artifacts.mkdir(parents=True, exist_ok=True)
     page = context.new_page()
@@ -550,50 +572,33 @@ def run_notebook(context, server: LabServer, notebook: str, source: nbformat.Not
         mark = time.monotonic()
         stuck = _wait_for_run(page, timeout)
         report.seconds["run"] = time.monotonic() - mark
-        if stuck:
-            report.problems.append(stuck)
+        report.problems += [stuck] if stuck else []
         mark = time.monotonic()
-        executed = nbformat.from_dict(page.evaluate(_MODEL_JS, notebook))
+        raw = page.evaluate(_MODEL_JS, notebook)
+        (artifacts / f"{stem}.executed.ipynb").write_text(json.dumps(raw, indent=1), encoding="utf-8")
+        executed = nbformat.from_dict(raw)  # the notebook as the learner got it, saved above
         report.problems += output_problems(executed, expect)
         report.problems += _wait_for_widgets(page)
         report.problems += _dom_problems(page, executed, expect)
-        panel = page.locator(PANEL)
-        report.widgets = {kind: panel.locator(sel).count() for kind, sel in _WIDGET_KINDS.items()}
+        report.widgets = {kind: page.locator(f"{PANEL} {sel}").count() for kind, sel in _WIDGET_KINDS.items()}
         report.seconds["checks"] = time.monotonic() - mark
-        mark = time.monotonic()
-        for interact in panel.locator(".widget-interact:has(.noUi-handle)").all():
-            found = _try_slider(page, interact)
-            report.problems += found
-            report.sliders_moved += not found
-        report.seconds["sliders"] = time.monotonic() - mark
-        mark = time.monotonic()
-        shots = {}
-        for ex in expect.exercises:
-            root = page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(ex.cell).locator(".course-exercise").first
-            if root.count():
-                found = _try_exercise(page, root, ex)
-                report.problems += found
-                report.exercises_checked += not found
-                if not shots.get("exercise"):
-                    shots["exercise"] = artifacts / f"{stem}-exercise.png"
-                    page.screenshot(path=str(shots["exercise"]))
-        report.seconds["exercises"] = time.monotonic() - mark
-        shots["full"] = artifacts / f"{stem}.png"
-        _screenshot_full(page, shots["full"])
-        report.screenshots = [str(p) for p in shots.values()]
+        if not stuck:  # a busy or dead kernel answers no click: that is reported already
+            shots += _interact(page, expect, report, artifacts / f"{stem}-exercise.png")
+        _screenshot_full(page, artifacts / f"{stem}.png")
+        shots.append(artifacts / f"{stem}.png")
     except Exception as exc:  # Playwright timeouts and the like: a problem, with a picture
         report.problems.append(f"the browser run broke off: {type(exc).__name__}: "
                                f"{str(exc).strip().splitlines()[0][:300]}")
-        failed = artifacts / f"{stem}-failed.png"
         try:
-            page.screenshot(path=str(failed))
-            report.screenshots.append(str(failed))
+            page.screenshot(path=str(artifacts / f"{stem}-failed.png"))
+            shots.append(artifacts / f"{stem}-failed.png")
         except Exception:
             pass
     finally:
         report.seconds["total"] = time.monotonic() - start
-        report.blocked_requests = sorted(set(blocked[first_blocked:]))
         report.seconds = {k: round(v, 1) for k, v in report.seconds.items()}
+        report.blocked_requests = sorted(set(blocked[first_blocked:]))
+        report.screenshots = [str(p) for p in shots]
         page.close()
         server.shutdown_kernels()
         report.save(artifacts / f"{stem}.json")

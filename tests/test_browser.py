@@ -13,7 +13,8 @@ interact sliders redraw their output, and each exercise answers (wrong, right, h
 
 Artifacts in ``test-artifacts/browser/``: per notebook a full-length screenshot ``NN_x.png``,
 the first exercise after checking ``NN_x-exercise.png``, a report ``NN_x.json`` (problems,
-timings, widgets, blocked outside requests); ``summary.md`` (one row per notebook) and
+timings, widgets, blocked outside requests), the notebook as the browser ran it
+``NN_x.executed.ipynb``; ``summary.md`` (one row per notebook) and
 ``jupyterlab.log``. Without Chromium or Playwright the test skips, except under CI (``$CI``
 set), where it fails. ``$COURSE_BROWSER_TIMEOUT`` (s, default 900) bounds one notebook's Run All.
 """
