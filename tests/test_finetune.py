@@ -267,3 +267,26 @@ def test_cli_help_runs_without_warnings():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--strategy" in proc.stdout
     assert "last-stage" in proc.stdout and proc.stderr == ""
+
+
+# ---------------------------------------------------------------------------- plots used by notebook 05
+def test_evaluation_plots_take_plain_data_and_check_shapes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.plots import plot_confusion_matrix, plot_histories, plot_prediction_grid
+
+    history = [{"epoch": 1, "train_loss": 1.0, "val_acc": 0.5}, {"epoch": 2, "train_loss": 0.5, "val_acc": 0.7}]
+    assert len(plot_histories({"a": history, "b": history}).axes) == 2
+    fig = plot_confusion_matrix([[3, 1], [0, 4]], ["x", "y"])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["3", "1", "4"]  # zero cells stay blank
+    with pytest.raises(ValueError, match="2, 2"):
+        plot_confusion_matrix([[1, 2, 3]], ["x", "y"])
+    fig = plot_prediction_grid(torch.rand(3, 3, 8, 8), torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]),
+                               ["x", "y"], ncols=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["x", "x (true y)", "y"]
+    with pytest.raises(ValueError, match="one of each"):
+        plot_prediction_grid(torch.rand(3, 8, 8), [0, 1], [0, 1], ["x", "y"])
+    with pytest.raises(ValueError, match="at least one run"):
+        plot_histories({})
