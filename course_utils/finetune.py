@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from course_utils.params import count_parameters
+
 IMAGENET_HOST = "download.pytorch.org"
 #: strategy name -> submodules left trainable (None: all of them); see :func:`freeze`.
 STRATEGIES: dict[str, list[str] | None] = {
@@ -202,11 +204,6 @@ def freeze(model: nn.Module, trainable: Sequence[str] | None) -> nn.Module:
             m.__class__ = _FROZEN[type(m)]
             m.training = False
     return model
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of (trainable) parameter elements."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 # ----------------------------------------------------------------------------- optimizers

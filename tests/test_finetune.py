@@ -17,9 +17,9 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from course_utils import finetune
 from course_utils.checkpoint import save_checkpoint
-from course_utils.finetune import (FrozenBatchNorm2d, backbone_of, count_parameters,
-                                   extract_features, freeze, load_resnet50, make_optimizer,
-                                   param_groups, strategy_lrs)
+from course_utils.finetune import (FrozenBatchNorm2d, backbone_of, extract_features, freeze,
+                                   load_resnet50, make_optimizer, param_groups, strategy_lrs)
+from course_utils.params import count_parameters
 from course_utils.training import fit
 
 ROOT = Path(__file__).resolve().parents[1]
