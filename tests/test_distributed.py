@@ -126,8 +126,13 @@ def _cli(tmp_path: Path, name: str, launcher: list[str]) -> tuple[dict, str]:
     args = ["--strategy", "last-stage", "--epochs", "1", "--weights", "none", "--train-size", "64",
             "--test-size", "64", "--batch-size", "32", "--device", "cpu", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
-    proc = subprocess.run([*launcher, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    for attempt in range(3):
+        proc = subprocess.run([*launcher, *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=600)
+        # PyTorch 2.14's gloo backend on CPU now and then aborts a process as it exits, after its
+        # work is done (~1 launch in 10 here): retry that crash only, fail on anything else.
+        if proc.returncode == 0 or "terminate called without an active exception" not in proc.stderr:
+            break
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(out.read_text()), proc.stderr
 
