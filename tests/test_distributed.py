@@ -17,9 +17,9 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from course_utils.distributed import (DistInfo, SyncBatchNorm2d, all_reduce_mean,
-                                      convert_sync_batchnorm, make_loader, main_first,
-                                      prepare_model, unwrap)
+from course_utils.distributed import (GLOO_EXIT_ABORT, DistInfo, SyncBatchNorm2d,
+                                      all_reduce_mean, convert_sync_batchnorm, make_loader,
+                                      main_first, prepare_model, run_launcher, unwrap)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,13 +126,7 @@ def _cli(tmp_path: Path, name: str, launcher: list[str]) -> tuple[dict, str]:
     args = ["--strategy", "last-stage", "--epochs", "1", "--weights", "none", "--train-size", "64",
             "--test-size", "64", "--batch-size", "32", "--device", "cpu", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
-    for attempt in range(3):
-        proc = subprocess.run([*launcher, *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=600)
-        # PyTorch 2.14's gloo backend on CPU now and then aborts a process as it exits, after its
-        # work is done (~1 launch in 10 here): retry that crash only, fail on anything else.
-        if proc.returncode == 0 or "terminate called without an active exception" not in proc.stderr:
-            break
+    proc = run_launcher([*launcher, *args], cwd=ROOT, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(out.read_text()), proc.stderr
 
@@ -150,3 +144,16 @@ def test_cli_on_two_processes_matches_one_process_with_the_same_global_batch(tmp
     assert one["test_loss"] == pytest.approx(two["test_loss"], rel=2e-3)
     assert one["fc_weight_sum"] == pytest.approx(two["fc_weight_sum"], abs=1e-4)
     assert one["trainable_params"] == two["trainable_params"]
+
+
+def test_run_launcher_retries_only_the_gloo_exit_abort(tmp_path):
+    counter = tmp_path / "n"
+    script = ("import pathlib, sys\n"
+              f"p = pathlib.Path({str(counter)!r}); n = int(p.read_text()) + 1 if p.exists() else 1\n"
+              "p.write_text(str(n))\n"
+              "if n < 3: sys.stderr.write(sys.argv[1]); sys.exit(134)\n")
+    result = run_launcher([sys.executable, "-c", script, GLOO_EXIT_ABORT])
+    assert result.returncode == 0 and counter.read_text() == "3"
+    counter.unlink()
+    result = run_launcher([sys.executable, "-c", script, "some other crash"])
+    assert result.returncode == 134 and counter.read_text() == "1"  # no retry for other failures
