@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import re
 import socket
 import sys
 from dataclasses import dataclass
 from typing import Callable
 
 MIN_PYTHON = (3, 10)
-MIN_VERSIONS = {"torch": "2.4", "torchvision": "0.19", "ipywidgets": "8.0", "matplotlib": "3.7",
-                "tqdm": "4.65", "scikit-learn": "1.3"}
+DISTRIBUTION = "course-utils"  # this package, as pip knows it
+
+
+def required_versions(requires: list[str] | None = None) -> dict[str, str]:
+    """The course's run-time floors, ``{"torch": "2.4", ...}``, read from the installed package's
+    metadata (that is, from pyproject.toml: one list, not a copy). Extras (``[dev]``) are left out."""
+    if requires is None:
+        requires = metadata.requires(DISTRIBUTION) or []
+    floors = {}
+    for requirement in requires:
+        found = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9.]*)\s*(;.*)?$", requirement)
+        if found and "extra" not in (found.group(3) or ""):
+            floors[found.group(1)] = found.group(2)
+    return floors
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,13 @@ def check_network(host: str = "download.pytorch.org", port: int = 443, timeout: 
 
 def run_checks(network: bool = True) -> list[Check]:
     checks = [check_python()]
-    checks += [check_package(dist, minimum) for dist, minimum in MIN_VERSIONS.items()]
+    try:
+        floors = required_versions()
+    except metadata.PackageNotFoundError:
+        floors = {}
+        checks.append(Check(DISTRIBUTION, "FAIL", "the course package is not installed; run "
+                            "`make install` (or pip install -e '.[dev]')"))
+    checks += [check_package(dist, minimum) for dist, minimum in floors.items()]
     checks.append(check_widgets())
     if all(c.status != "FAIL" for c in checks if c.name in ("torch", "torchvision")):
         checks.append(check_device())

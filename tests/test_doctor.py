@@ -1,6 +1,8 @@
 import importlib.metadata as metadata
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +65,14 @@ def test_writable_cache_lists_models(tmp_path, monkeypatch):
     (tmp_path / "model.pt").write_bytes(b"")
     check = doctor.check_cache()
     assert check.status == "OK" and "model.pt" in check.detail
+
+
+def test_floors_come_from_the_installed_package_and_match_pyproject():
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    expected = dict(r.split(">=") for r in pyproject["project"]["dependencies"])
+    assert doctor.required_versions() == expected  # stale metadata? re-run `make install`
+
+
+def test_floor_parsing_skips_extras_and_unpinned():
+    requires = ["torch>=2.4", "numpy >= 1.24", "nbval>=0.11; extra == 'dev'", "tqdm"]
+    assert doctor.required_versions(requires) == {"torch": "2.4", "numpy": "1.24"}
