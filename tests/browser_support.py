@@ -184,20 +184,15 @@ class LabServer:
         self._home: tempfile.TemporaryDirectory | None = None
 
     def _environment(self, home: Path) -> dict[str, str]:
-        saved = dict(os.environ)
-        try:  # configure_env writes os.environ: take its result, then put ours back
-            configure_env(home / "env")
-            env = dict(os.environ)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        env = dict(os.environ)
+        configure_env(home / "env", environ=env)  # the server's environment; ours is untouched
         settings = home / "lab-settings"
         for name, values in LAB_SETTINGS.items():
             path = settings / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values), encoding="utf-8")
         env.update(JUPYTERLAB_SETTINGS_DIR=str(settings),
-                   JUPYTERLAB_WORKSPACES_DIR=str(home / "lab-workspaces"), COURSE_DEVICE="cpu")
+                   JUPYTERLAB_WORKSPACES_DIR=str(home / "lab-workspaces"))
         return env
 
     def __enter__(self) -> "LabServer":
