@@ -20,7 +20,10 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from course_utils.repro import get_device
 
 
 #: What PyTorch 2.14's gloo backend prints when it aborts a CPU process as it exits, after the
@@ -65,8 +68,6 @@ def init_distributed(device: torch.device | str | None = None) -> DistInfo:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if device is None:
-        from course_utils.repro import get_device
-
         device = get_device()
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
@@ -102,20 +103,22 @@ def main_first(info: DistInfo) -> Iterator[None]:
 
 
 def make_loader(dataset: Dataset, batch_size: int, info: DistInfo, *, seed: int = 0,
-                shuffle: bool = True) -> DataLoader:
+                shuffle: bool = True, drop_last: bool = False, pin_memory: bool = False) -> DataLoader:
     """A loader giving this process its share of every *global* batch of ``batch_size``.
 
     The shuffled order depends on ``seed`` and the epoch only (call
     ``loader.sampler.set_epoch(epoch)`` each epoch), so N processes together see exactly the
     batches one process would. Keep ``len(dataset)`` a multiple of the world size: the sampler
-    pads with repeated samples otherwise.
+    pads with repeated samples otherwise. ``drop_last`` drops each process's last, short batch
+    (train-mode BatchNorm cannot normalise one image); ``pin_memory`` for fast copies to a GPU.
     """
     if batch_size % info.world_size:
         raise ValueError(f"the global batch size {batch_size} must be divisible by the number "
                          f"of processes ({info.world_size})")
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
                                  shuffle=shuffle, seed=seed, drop_last=False)
-    return DataLoader(dataset, batch_size=batch_size // info.world_size, sampler=sampler)
+    return DataLoader(dataset, batch_size=batch_size // info.world_size, sampler=sampler,
+                      drop_last=drop_last, pin_memory=pin_memory)
 
 
 def all_reduce_mean(value: float, info: DistInfo) -> float:
@@ -128,28 +131,9 @@ def all_reduce_mean(value: float, info: DistInfo) -> float:
     return float(t.item()) / info.world_size
 
 
-class _GlobalSum(torch.autograd.Function):
-    """Sum a tensor over all processes; autograd sends the gradient back the same way.
-
-    Each process's loss depends on every process's input through the sum, so the gradient of
-    the total loss reaching one input is the sum of the gradients from all processes.
-    """
-
-    @staticmethod
-    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
-        t = t.clone()
-        dist.all_reduce(t)
-        return t
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        dist.all_reduce(grad)
-        return grad
-
-
 def _global_sum(t: torch.Tensor) -> torch.Tensor:
-    return _GlobalSum.apply(t)
+    """Sum over all processes, differentiably: the gradient is all-reduced back the same way."""
+    return differentiable_all_reduce(t)
 
 
 class SyncBatchNorm2d(nn.BatchNorm2d):

@@ -1,33 +1,22 @@
-"""Fine-tuning a pretrained ResNet-50 on a new task: which weights, which layers, which learning rates.
+"""Fine-tuning, the lesson's part: which layers train, at which learning rates, and cached features.
 
-    model = load_resnet50(num_classes=10, weights="auto")    # ImageNet if reachable, else the course model
-    freeze(model, ["layer4", "fc"])                          # everything else frozen, BatchNorm included
+    model = load_resnet50(num_classes=10, weights="auto")    # course_utils.weights
+    freeze(model, STRATEGIES["last-stage"])                  # everything else frozen, BatchNorm included
     optimizer = make_optimizer(model, lr=0.01)               # trainable parameters only
 
-Command line (also under ``torchrun --nproc_per_node=N``; see :mod:`course_utils.distributed`):
-
-    python -m course_utils.finetune --strategy last-stage --epochs 3
+Imports only torch. Loading weights lives in :mod:`course_utils.weights`; the command line in
+``python -m course_utils finetune`` (:mod:`course_utils.commands`).
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
-import json
-import os
-import socket
-import sys
-import threading
-from pathlib import Path
+import math
 from typing import Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.params import count_parameters
-
-IMAGENET_HOST = "download.pytorch.org"
 #: strategy name -> submodules left trainable (None: all of them); see :func:`freeze`.
 STRATEGIES: dict[str, list[str] | None] = {
     "scratch": None, "linear-probe": ["fc"], "last-stage": ["layer4", "fc"],
@@ -35,114 +24,12 @@ STRATEGIES: dict[str, list[str] | None] = {
 }
 
 
-# ----------------------------------------------------------------------------- weights
-def imagenet_weights_path() -> Path:
-    """Where torchvision keeps (or would download) ResNet50_Weights.DEFAULT on this machine."""
-    from torchvision.models import ResNet50_Weights
-
-    url = ResNet50_Weights.DEFAULT.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
-def imagenet_available(timeout: float = 2.0) -> bool:
-    """True when the ImageNet weights are cached, or their server answers within ``timeout`` s."""
-    if imagenet_weights_path().is_file():
-        return True
-    reached = []
-
-    def connect() -> None:
-        try:
-            with socket.create_connection((IMAGENET_HOST, 443), timeout=timeout):
-                reached.append(True)
-        except OSError:
-            pass
-
-    # a thread, because a DNS lookup offline can hang far longer than the connect timeout
-    probe = threading.Thread(target=connect, daemon=True)
-    probe.start()
-    probe.join(timeout)
-    return bool(reached)
-
-
-def _resnet50_with_head(state_dict: Mapping[str, torch.Tensor] | None, num_classes: int) -> nn.Module:
-    from torchvision.models import resnet50
-
-    if state_dict is None:
-        return resnet50(weights=None, num_classes=num_classes)
-    model = resnet50(weights=None, num_classes=state_dict["fc.weight"].shape[0])
-    model.load_state_dict(state_dict)
-    if model.fc.out_features != num_classes:  # a new task: a new, randomly initialised head
-        model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
-
-
-def _load_imagenet(num_classes: int) -> nn.Module:
-    from torchvision.models import ResNet50_Weights
-
-    path, weights = imagenet_weights_path(), ResNet50_Weights.DEFAULT
-    try:
-        if not imagenet_available():
-            raise OSError(f"{IMAGENET_HOST} cannot be reached")
-        state = weights.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # offline: URLError, socket errors, a truncated file...
-        raise RuntimeError(
-            f"ImageNet weights for ResNet-50 are not cached at {path} and could not be "
-            f"downloaded ({type(exc).__name__}: {exc}). On a machine with internet, download "
-            f"{weights.url} and copy it to {path}; or use weights='course' (the course's own "
-            "source model, no network needed).") from exc
-    return _resnet50_with_head(state, num_classes)
-
-
-def _load_checkpoint_file(path: Path) -> dict:
-    from course_utils.checkpoint import load_checkpoint
-
-    state = load_checkpoint(path)
-    state = state.get("model", state) if isinstance(state, dict) else state
-    if not isinstance(state, dict) or "fc.weight" not in state:
-        raise ValueError(f"{path} does not hold a ResNet-50 state_dict (no 'fc.weight'); save one "
-                         "with save_checkpoint(path, {'model': model.state_dict()})")
-    return state
-
-
-def load_resnet50(num_classes: int = 10, weights: str | os.PathLike | None = "auto", *,
-                  verbose: bool = True) -> nn.Module:
-    """A torchvision ResNet-50 with a ``num_classes`` head, from the weights named by ``weights``.
-
-    ``"imagenet"`` (torchvision's DEFAULT weights, cached or downloaded), ``"course"`` (the source
-    model of notebook 04, built and cached by ``pretrain_source_model()`` if missing), ``"auto"``
-    (ImageNet when available, else the course model), ``None`` (random init) or a checkpoint path.
-    A pretrained head that does not have ``num_classes`` outputs is replaced by a fresh one.
-    Prints one line saying what was loaded (``verbose=False`` silences it).
-    """
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    note = ""
-    if weights == "auto":
-        weights = "imagenet" if imagenet_available() else "course"
-        note = "" if weights == "imagenet" else " (ImageNet weights unavailable offline: falling back)"
-    if weights is None:
-        model, what = _resnet50_with_head(None, num_classes), "random initialization"
-    elif weights == "imagenet":
-        model, what = _load_imagenet(num_classes), "ImageNet weights (ResNet50_Weights.DEFAULT)"
-    elif weights == "course":
-        from course_utils.pretrain import pretrain_source_model
-
-        source, _info = pretrain_source_model(progress=False)
-        state = copy.deepcopy(source.state_dict())
-        model, what = _resnet50_with_head(state, num_classes), "the course's source model (notebook 04)"
-    elif isinstance(weights, os.PathLike) or (isinstance(weights, str) and (
-            Path(weights).suffix or os.sep in weights)):
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"no checkpoint at {path}; train and save one first, or use "
-                                    "weights='auto' | 'imagenet' | 'course' | None")
-        model, what = _resnet50_with_head(_load_checkpoint_file(path), num_classes), f"checkpoint {path.name}"
-    else:
-        raise ValueError(f"unknown weights {weights!r}; use 'auto', 'imagenet', 'course', None "
-                         "or the path of a checkpoint file")
-    if verbose:
-        print(f"ResNet-50 with a {num_classes}-class head, weights: {what}{note}")
-    return model
+def _check_rate(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}; a typical "
+                         "fine-tuning learning rate is 1e-3 to 1e-1")
+    return float(value)
 
 
 # ----------------------------------------------------------------------------- freezing
@@ -233,7 +120,8 @@ def param_groups(model: nn.Module, lrs: Mapping[str, float]) -> list[dict]:
     if orphans:
         raise ValueError(f"no learning rate for trainable parameters {orphans[:3]}... "
                          f"({len(orphans)} in all); add their submodule to lrs, or '*'")
-    return [{"name": n, "params": ps, "lr": float(lrs[n])} for n, ps in groups.items() if ps]
+    return [{"name": n, "params": ps, "lr": _check_rate(f"lrs[{n!r}]", lrs[n])}
+            for n, ps in groups.items() if ps]
 
 
 def make_optimizer(model: nn.Module, *, lr: float, momentum: float = 0.9,
@@ -243,6 +131,8 @@ def make_optimizer(model: nn.Module, *, lr: float, momentum: float = 0.9,
 
     With ``lrs`` (see :func:`param_groups`) each group gets its own learning rate.
     """
+    lr, momentum = _check_rate("lr", lr), _check_rate("momentum", momentum)
+    weight_decay = _check_rate("weight_decay", weight_decay)
     if lrs is not None:
         params: Iterable = param_groups(model, lrs)
     else:
@@ -287,7 +177,7 @@ def extract_features(model: nn.Module, loader: DataLoader,
     return TensorDataset(torch.cat(feats), torch.cat(targets))
 
 
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- strategies
 def strategy_lrs(strategy: str, lr: float) -> dict[str, float] | None:
     """Per-submodule learning rates for ``strategy`` from a base (head) ``lr``; None: one lr."""
     if strategy not in STRATEGIES:
@@ -296,88 +186,3 @@ def strategy_lrs(strategy: str, lr: float) -> dict[str, float] | None:
         return None
     # the head starts from random numbers and must move far; early layers are generic: move little
     return {"fc": lr, "layer4": lr / 3, "layer3": lr / 10, "*": lr / 30}
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m course_utils.finetune",
-                                description="Fine-tune ResNet-50 on the digits task (torchrun-ready).")
-    p.add_argument("--strategy", choices=list(STRATEGIES), default="last-stage")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--weights", default="auto", help="auto | imagenet | course | none | a checkpoint path")
-    p.add_argument("--dataset", default="digits", help="target dataset: digits | cifar10 (online)")
-    p.add_argument("--train-size", type=int, default=400, help="first N training images (0: all)")
-    p.add_argument("--test-size", type=int, default=0, help="first N test images (0: all)")
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=32, help="global batch, split over processes")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (of the head, when discriminative)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu | cuda (default: the best available)")
-    p.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
-    p.add_argument("--save", type=Path, default=None, help="save the fine-tuned weights here")
-    return p
-
-
-def _first(dataset, n: int):
-    from torch.utils.data import Subset
-
-    if n < 0 or n > len(dataset):
-        raise ValueError(f"asked for {n} examples, the dataset has {len(dataset)}")
-    return Subset(dataset, range(n)) if n else dataset
-
-
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Run one fine-tuning; return (and print, on rank 0) the result as a dict."""
-    args = _parser().parse_args(argv)
-    if args.epochs < 1:
-        raise SystemExit("--epochs must be at least 1")
-    from course_utils import distributed as ddp
-    from course_utils.data import target_dataset
-    from course_utils.repro import seed_everything
-    from course_utils.training import evaluate, train_one_epoch
-
-    info = ddp.init_distributed(args.device)
-    try:
-        weights = None if args.strategy == "scratch" or args.weights == "none" else args.weights
-        with ddp.main_first(info):  # rank 0 builds any cache (source model, data) alone
-            seed_everything(args.seed)  # same head initialisation in every process
-            model = load_resnet50(10, weights, verbose=info.is_main)
-            train = _first(target_dataset(args.dataset, "train", image_size=args.image_size), args.train_size)
-            test = _first(target_dataset(args.dataset, "test", image_size=args.image_size), args.test_size)
-        freeze(model, STRATEGIES[args.strategy])
-        optimizer = make_optimizer(model, lr=args.lr, lrs=strategy_lrs(args.strategy, args.lr))
-        model = ddp.prepare_model(model, info)  # after the optimizer: DDP keeps the same parameters
-        loader = ddp.make_loader(train, args.batch_size, info, seed=args.seed)
-        loss_fn = nn.CrossEntropyLoss()
-        history = []
-        for epoch in range(args.epochs):
-            loader.sampler.set_epoch(epoch)
-            stats = train_one_epoch(model, loader, loss_fn, optimizer, info.device, progress=False)
-            row = {"epoch": epoch + 1, "train_loss": ddp.all_reduce_mean(stats["loss"], info),
-                   "train_acc": ddp.all_reduce_mean(stats["acc"], info)}
-            history.append(row)
-            if info.is_main:
-                print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
-                      f"acc {row['train_acc']:.3f}", flush=True)
-        plain = ddp.unwrap(model)
-        test_stats = evaluate(plain, DataLoader(test, batch_size=256), loss_fn, info.device)
-        result = {"strategy": args.strategy, "world_size": info.world_size, "epochs": args.epochs,
-                  "history": history, "test_loss": test_stats["loss"], "test_acc": test_stats["acc"],
-                  "trainable_params": count_parameters(plain, trainable_only=True),
-                  "fc_weight_sum": float(plain.fc.weight.detach().double().sum())}
-        if info.is_main:
-            print(f"test accuracy {result['test_acc']:.3f} ({args.strategy}, "
-                  f"{info.world_size} process{'es' if info.world_size > 1 else ''})")
-            if args.out:
-                args.out.write_text(json.dumps(result, indent=2))
-            if args.save:
-                from course_utils.checkpoint import save_checkpoint
-
-                save_checkpoint(args.save, {"model": plain.state_dict()})
-        return result
-    finally:
-        ddp.cleanup(info)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
-    sys.exit(0)

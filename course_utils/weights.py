@@ -1,0 +1,204 @@
+"""Where a ResNet-50's weights come from, and the preprocessing that travels with them.
+
+    model = load_resnet50(10, "auto")        # ImageNet if it can be had, else the course model
+    transform = preprocessing(model)         # what the weights expect: 224 px + ImageNet mean/std,
+                                             # or the course's 32 px + mean 0.5 / std 0.25
+
+``weights=`` takes ``"imagenet"`` (torchvision's DEFAULT), a ``ResNet50_Weights`` member,
+``"course"`` (notebook 04's source model), ``"auto"``, ``None`` (random) or a checkpoint path.
+Every file is read with ``torch.load(..., weights_only=True)``: opening one cannot run code.
+The model carries ``model.preprocessing`` (a plain dict, saved with it by the command line);
+:func:`preprocessing` turns it into a transform for PIL images or [0, 1] float tensors.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+from torchvision.models import ResNet50_Weights, resnet50
+from torchvision.transforms._presets import ImageClassification
+
+from course_utils.checkpoint import CheckpointError, load_checkpoint, state_dict_mismatch
+from course_utils.data import MEAN, STD
+from course_utils.pretrain import pretrain_source_model
+
+IMAGENET_HOST = "download.pytorch.org"
+#: The course model's inputs: 32-pixel images, the course's one normalization (course_utils.data).
+COURSE_PREPROCESSING = {"name": "course", "resize_size": 32, "crop_size": 32,
+                        "mean": list(MEAN), "std": list(STD)}
+
+
+class WeightsError(RuntimeError):
+    """Weights cannot be had or do not fit; the message says why and what to do."""
+
+
+def imagenet_preprocessing(weights: ResNet50_Weights = ResNet50_Weights.DEFAULT) -> dict:
+    """``weights.transforms()`` as a plain dict (resize, centre crop 224, ImageNet mean/std)."""
+    t = weights.transforms()
+    return {"name": f"imagenet:{weights.name}", "resize_size": t.resize_size[0],
+            "crop_size": t.crop_size[0], "mean": list(t.mean), "std": list(t.std)}
+
+
+def preprocessing(spec: nn.Module | Mapping) -> ImageClassification:
+    """The input transform a model (or a preprocessing dict) expects: PIL image or (3, H, W) in [0, 1].
+
+    Resize the short side, crop the centre, normalize: torchvision's own ``ImageClassification``,
+    the object ``ResNet50_Weights.DEFAULT.transforms()`` returns.
+    """
+    if isinstance(spec, nn.Module):
+        if not isinstance(getattr(spec, "preprocessing", None), Mapping):
+            raise ValueError("this model carries no preprocessing: load it with load_resnet50(), "
+                             "or pass COURSE_PREPROCESSING / imagenet_preprocessing() yourself")
+        spec = spec.preprocessing
+    return ImageClassification(crop_size=int(spec["crop_size"]), resize_size=int(spec["resize_size"]),
+                               mean=tuple(spec["mean"]), std=tuple(spec["std"]), antialias=True)
+
+
+def imagenet_weights_path(weights: ResNet50_Weights = ResNet50_Weights.DEFAULT) -> Path:
+    """Where torchvision keeps (or would download) ``weights`` on this machine (under TORCH_HOME)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]
+
+
+def imagenet_available(timeout: float = 2.0,
+                       weights: ResNet50_Weights = ResNet50_Weights.DEFAULT) -> bool:
+    """True when the ImageNet weights are cached, or their server answers within ``timeout`` s."""
+    if imagenet_weights_path(weights).is_file():
+        return True
+    reached = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((IMAGENET_HOST, 443), timeout=timeout):
+                reached.append(True)
+        except OSError:
+            pass
+
+    # a thread, because a DNS lookup offline can hang far longer than the connect timeout
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    return bool(reached)
+
+
+def _check_resnet50(state: Mapping, where: str) -> None:
+    """One clear line when ``state`` is not a ResNet-50 state dict (ResNet-18, a VGG, ...)."""
+    expected = resnet50(weights=None, num_classes=state["fc.weight"].shape[0] if
+                        isinstance(state.get("fc.weight"), torch.Tensor) else 1000)
+    problems = state_dict_mismatch(expected, dict(state), limit=2)
+    if problems:
+        hint = " (it looks like a ResNet-18/34: BasicBlocks, 512 features)" if \
+            "layer1.0.conv3.weight" not in state and "layer1.0.conv1.weight" in state else ""
+        raise WeightsError(f"{where} does not hold ResNet-50 weights{hint}: {problems[:300]}. "
+                           "Pass a ResNet-50 checkpoint (e.g. one saved by python -m course_utils "
+                           "finetune), or weights='imagenet' | 'course' | None")
+
+
+def _resnet50_with_head(state: Mapping | None, num_classes: int, where: str) -> nn.Module:
+    if state is None:
+        return resnet50(weights=None, num_classes=num_classes)
+    _check_resnet50(state, where)
+    model = resnet50(weights=None, num_classes=state["fc.weight"].shape[0])
+    model.load_state_dict(state)
+    if model.fc.out_features != num_classes:  # a new task: a new, randomly initialised head
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+def _imagenet_state(weights: ResNet50_Weights) -> dict:
+    """The cached (or downloaded, hash-checked) state dict, read with weights_only=True."""
+    path = imagenet_weights_path(weights)
+    if not path.is_file():
+        if not imagenet_available(weights=weights):
+            raise WeightsError(
+                f"ImageNet weights for ResNet-50 are not cached at {path} and {IMAGENET_HOST} "
+                f"cannot be reached. On a machine with internet, download {weights.url} and copy "
+                f"it to {path}; or use weights='course' (the course's own source model, no "
+                "network needed).")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hash_prefix = path.stem.rsplit("-", 1)[-1]  # torchvision names files <name>-<sha256[:8]>
+        try:
+            torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=hash_prefix, progress=True)
+        except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash a RuntimeError
+            raise WeightsError(f"downloading {weights.url} to {path} failed ({exc}); try again, "
+                               "or use weights='course'") from None
+    try:
+        state = load_checkpoint(path)  # torch.load(..., weights_only=True) and a zip check
+    except CheckpointError as exc:
+        raise WeightsError(f"the cached ImageNet weights at {path} are corrupt or truncated; delete "
+                           f"that file and it will be downloaded again (the check said: {exc})") from None
+    return state
+
+
+def _checkpoint_state(path: Path) -> tuple[dict, dict]:
+    """(state_dict, metadata) of a checkpoint file: our saves, ``{'model': ...}`` or a bare state dict."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train and save one first, or use "
+                                "weights='auto' | 'imagenet' | 'course' | None")
+    try:
+        saved = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise WeightsError(str(exc)) from None
+    state = saved.get("model", saved)
+    if not isinstance(state, dict) or "fc.weight" not in state:
+        raise WeightsError(f"{path} does not hold a ResNet-50 state_dict (no 'fc.weight'); save one "
+                           "with save_checkpoint(path, {'model': model.state_dict()})")
+    return state, saved
+
+
+def _course_state(verbose: bool) -> dict:
+    source, _info = pretrain_source_model(progress=verbose)  # the cached checkpoint, or trains it
+    return {k: v.detach().cpu().clone() for k, v in source.state_dict().items()}
+
+
+def load_resnet50(num_classes: int = 10, weights: str | os.PathLike | ResNet50_Weights | None = "auto",
+                  *, verbose: bool = True) -> nn.Module:
+    """A torchvision ResNet-50 with a ``num_classes`` head, from the weights named by ``weights``.
+
+    ``"imagenet"`` (= ``ResNet50_Weights.DEFAULT``) or any ``ResNet50_Weights`` member, cached or
+    downloaded; ``"course"`` (notebook 04's source model, built and cached if missing); ``"auto"``
+    (ImageNet when it can be had, else the course model); ``None`` (random init); or a checkpoint
+    path. A pretrained head without ``num_classes`` outputs is replaced by a fresh one. The model
+    gets ``model.preprocessing`` (see :func:`preprocessing`). Prints one line saying what was
+    loaded (``verbose=False`` silences it).
+    """
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    note, state = "", None
+    if weights == "auto":
+        try:
+            if not imagenet_available():
+                raise WeightsError(f"ImageNet weights are not cached and {IMAGENET_HOST} cannot "
+                                   "be reached")
+            state, weights = _imagenet_state(ResNet50_Weights.DEFAULT), ResNet50_Weights.DEFAULT
+        except WeightsError as exc:
+            weights, note = "course", f" (falling back: {str(exc).split('; ')[0]})"
+    if weights == "imagenet":
+        weights = ResNet50_Weights.DEFAULT
+    prep = COURSE_PREPROCESSING
+    if weights is None:
+        model, what = _resnet50_with_head(None, num_classes, ""), "random initialization"
+    elif isinstance(weights, ResNet50_Weights):
+        state = state if state is not None else _imagenet_state(weights)
+        model = _resnet50_with_head(state, num_classes, f"ImageNet file {imagenet_weights_path(weights)}")
+        what, prep = f"ImageNet weights (ResNet50_Weights.{weights.name})", imagenet_preprocessing(weights)
+    elif weights == "course":
+        model = _resnet50_with_head(_course_state(verbose), num_classes, "the course model")
+        what = "the course's source model (notebook 04)"
+    elif isinstance(weights, os.PathLike) or (isinstance(weights, str) and (
+            Path(weights).suffix or os.sep in weights)):
+        state, saved = _checkpoint_state(Path(weights))
+        model = _resnet50_with_head(state, num_classes, str(weights))
+        what, prep = f"checkpoint {Path(weights).name}", saved.get("preprocessing", COURSE_PREPROCESSING)
+    else:
+        raise ValueError(f"unknown weights {weights!r}; use 'auto', 'imagenet', 'course', None, "
+                         "a ResNet50_Weights member or the path of a checkpoint file")
+    model.preprocessing = dict(prep)
+    if verbose:
+        print(f"ResNet-50 with a {num_classes}-class head, weights: {what}{note}")
+    return model
