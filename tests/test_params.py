@@ -1,4 +1,4 @@
-"""course_utils.params: closed forms against numel() (the oracle), golden model sizes, depth."""
+"""course_utils.params: closed forms against numel() (the oracle), golden model sizes (and their depth)."""
 
 import itertools
 import re
@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.params import (count_parameters, depth, expected_parameters, format_table,
+from course_utils.depth import depth
+from course_utils.params import (count_parameters, expected_parameters, format_table,
                                  group_rows, parameter_formula, parameter_table, supported_layers)
 
 
@@ -238,69 +239,6 @@ def test_resnet50_ten_class_head_and_freezing(torchvision_models):
     assert count_parameters(model, trainable_only=True) == 2048 * 10 + 10
 
 
-def test_depth_counts_the_longest_path_only():
-    class TwoBranches(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.long = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.Linear(4, 4))
-            self.short = nn.Linear(4, 4)
-            self.head = nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.head(self.long(x) + self.short(x))
-
-    assert depth(TwoBranches(), torch.zeros(2, 4)) == 4
-    assert depth(nn.Sequential(nn.ReLU(), nn.Dropout()), torch.zeros(1, 3)) == 0
-    mlp = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 1))
-    assert depth(mlp, torch.zeros(1, 4), layer_types=(nn.Linear, nn.LayerNorm)) == 3
-
-
-def test_depth_counts_functional_calls():
-    class Functional(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.randn(3, 4))
-
-        def forward(self, x):
-            return torch.nn.functional.linear(torch.nn.functional.linear(x, torch.eye(4)), self.w)
-
-    assert depth(Functional(), torch.zeros(1, 4)) == 2
-
-
-def test_depth_traces_into_custom_layers():
-    class Residual(nn.Module):  # a custom layer without children, using a functional linear
-        def __init__(self, dim):
-            super().__init__()
-            self.weight = nn.Parameter(torch.randn(dim, dim))
-
-        def forward(self, x):
-            return x + torch.nn.functional.linear(x, self.weight)
-
-    model = nn.Sequential(nn.Linear(3, 3), Residual(3), Residual(3), nn.Linear(3, 1))
-    assert depth(model, torch.zeros(2, 3)) == 4
-
-
-def test_depth_clear_errors():
-    class Dynamic(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3, 3)
-
-        def forward(self, x):
-            if x.sum() > 0:  # data-dependent control flow: fx cannot trace it
-                x = self.fc(x)
-            return x
-
-    with pytest.raises(RuntimeError, match="torch.fx cannot trace Dynamic"):
-        depth(Dynamic(), torch.zeros(1, 3))
-    with pytest.raises(ValueError, match=r"shape \(1, 5\) does not fit Linear"):
-        depth(nn.Linear(3, 2), torch.zeros(1, 5))
-    with pytest.raises(TypeError, match="example_input"):
-        depth(nn.Linear(3, 2), [0.0, 1.0, 2.0])
-    with pytest.raises(TypeError, match="torch.nn.Module"):
-        depth("resnet50", torch.zeros(1, 3))
-
-
 def test_plot_parameter_counts_takes_table_rows():
     import matplotlib
 
@@ -318,27 +256,3 @@ def test_plot_parameter_counts_takes_table_rows():
         plot_parameter_counts([{"layer": "x", "count": 1}])
     with pytest.raises(ValueError, match="at least one row"):
         plot_parameter_counts([])
-
-
-def test_depth_never_hides_weights_inside_an_opaque_call():
-    from course_utils.params import DEPTH_LAYERS
-
-    class Recurrent(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = nn.LSTM(4, 4, batch_first=True)
-            self.head = nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.head(self.rnn(x)[0])
-
-    x = torch.zeros(1, 3, 4)
-    with pytest.raises(ValueError, match=r"cannot see inside 'rnn' \(LSTM\).*layer_types"):
-        depth(Recurrent(), x)
-    assert depth(Recurrent(), x, layer_types=DEPTH_LAYERS + (nn.LSTM,)) == 2
-    # torch.nn's Transformer layers branch on tensors: a clear error, not a depth of 0
-    encoder = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
-    with pytest.raises(RuntimeError, match="torch.fx cannot trace TransformerEncoderLayer"):
-        depth(encoder, torch.zeros(1, 3, 8))
-    assert depth(encoder, torch.zeros(1, 3, 8),
-                 layer_types=DEPTH_LAYERS + (nn.TransformerEncoderLayer,)) == 1
