@@ -98,7 +98,7 @@ def _check_finetune(args, info: ddp.DistInfo):
         raise CommandError(f"--weights {weights}: no such file; use auto | imagenet | course | none or a checkpoint path")
     train = image_folder(args.data)
     if args.val is None:
-        train_idx, val_idx = stratified_split(train.targets, 0.2, seed=args.seed)
+        train_idx, val_idx = stratified_split(train.targets, 0.2, seed=args.seed, classes=train.classes)
         train, val = Subset(train, train_idx), Subset(train, val_idx)
         train.classes = val.classes = train.dataset.classes
     else:

@@ -86,8 +86,8 @@ def image_folder(root: str | os.PathLike, transform: Callable | None = None, *,
     return FolderDataset(samples, classes, transform, skipped)
 
 
-def stratified_split(targets: Sequence[int], val_fraction: float = 0.2,
-                     seed: int = 0) -> tuple[list[int], list[int]]:
+def stratified_split(targets: Sequence[int], val_fraction: float = 0.2, seed: int = 0,
+                     classes: Sequence[str] | None = None) -> tuple[list[int], list[int]]:
     """Indices ``(train, val)``: about ``val_fraction`` of each class held out, seeded.
 
     Every class keeps at least one training and one validation image, so it needs two.
@@ -100,7 +100,8 @@ def stratified_split(targets: Sequence[int], val_fraction: float = 0.2,
     for c in targets.unique().tolist():
         members = torch.nonzero(targets == c).flatten()
         if len(members) < 2:
-            raise ImageFolderError(f"class {c} has {len(members)} image; holding out a validation "
+            name = repr(classes[c]) if classes is not None else c
+            raise ImageFolderError(f"class {name} has {len(members)} image; holding out a validation "
                                    "part needs at least 2 per class (add images, or pass --val DIR)")
         members = members[torch.randperm(len(members), generator=g)].tolist()
         n_val = min(max(1, round(val_fraction * len(members))), len(members) - 1)

@@ -85,6 +85,8 @@ def test_every_bad_input_is_one_line_before_any_work(tmp_path, images, capsys, n
                                     + ["--strategy", "full"])
     if not torch.cuda.is_available():
         assert "CUDA was asked for" in _error(capsys, _finetune(images, tmp_path, "--device", "cuda"))
+    lonely = write_image_folder(tmp_path / "lonely", classes=("cat", "dog"), per_class=1, size=8)
+    assert "class 'cat' has 1 image" in _error(capsys, _finetune(lonely, tmp_path))
     assert not (tmp_path / "out" / "model.pt").exists()
 
 
