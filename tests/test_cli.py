@@ -134,6 +134,13 @@ def test_predict_refuses_files_that_are_not_our_models_or_images(tmp_path, image
     assert "corrupt or truncated" in _error(capsys, ["predict", "--model", str(garbage), str(images / "cat" / "0.jpg")])
 
 
+def test_cuda_precision_is_bf16_where_supported_else_fp16(monkeypatch):
+    for supported, expected in ((True, "bf16"), (False, "fp16")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: supported)
+        assert runner.select_precision("cuda") == expected
+    assert runner.select_precision("cuda", "fp32") == "fp32"
+
+
 def test_precision_selection_and_a_bf16_autocast_step_on_the_cpu():
     assert runner.select_precision("cpu") == "fp32"
     assert runner.select_precision("cpu", "bf16") == "bf16"
