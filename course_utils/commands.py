@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -152,6 +153,10 @@ def run_finetune(args) -> dict:
                                         "classes": train.classes, "preprocessing": model.preprocessing,
                                         "strategy": args.strategy, "weights": str(args.weights)})
             say(f"validation accuracy {result['val_acc']:.3f}; model saved to {args.save}")
+            if len(history) > 1 and history[-1]["train_loss"] > history[0]["train_loss"]:
+                say(f"warning: the training loss rose from {history[0]['train_loss']:.3f} to "
+                    f"{history[-1]['train_loss']:.3f}: the learning rate is probably too high "
+                    "(try --lr 10 times smaller)")
             if args.report is not None:
                 _write_report(args.report, result)
                 say(f"report: {args.report / 'report.json'}, {args.report / 'confusion_matrix.png'}")
@@ -169,6 +174,9 @@ def _write_report(folder: Path, result: dict) -> None:
 
 def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
     """A model saved by ``finetune --save`` and its metadata; a clear error for any other file."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise CommandError(f"{path} is not a model file (not a torch.save archive); pass the file "
+                           "written by `python -m course_utils finetune --save`")
     try:
         saved = load_checkpoint(path)  # weights_only=True: a file cannot run code
     except CheckpointError as exc:

@@ -126,12 +126,21 @@ def test_finetune_then_predict_on_png_and_jpeg(tmp_path, images, capsys):
     assert f"{['cat', 'dog'][int(p.argmax())]} {float(p.max()):.3f}" in lines[0]
 
 
+def test_a_rising_training_loss_is_flagged(tmp_path, images, capsys, monkeypatch):
+    rows = [{"epoch": e, "train_loss": loss, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}
+            for e, loss in ((1, 1.1), (2, 3.0))]
+    monkeypatch.setattr(commands, "finetune_model", lambda *a, **k: rows)
+    assert main(_finetune(images, tmp_path)) == 0
+    assert "warning: the training loss rose from 1.100 to 3.000" in capsys.readouterr().out
+
+
 def test_predict_refuses_files_that_are_not_our_models_or_images(tmp_path, images, capsys):
     plain = save_checkpoint(tmp_path / "plain.pt", {"model": {"w": torch.zeros(1)}})
     assert "not a model saved by" in _error(capsys, ["predict", "--model", str(plain), str(images / "cat" / "0.jpg")])
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00" * 100)
-    assert "corrupt or truncated" in _error(capsys, ["predict", "--model", str(garbage), str(images / "cat" / "0.jpg")])
+    err = _error(capsys, ["predict", "--model", str(garbage), str(images / "cat" / "0.jpg")])
+    assert "not a model file" in err and "delete" not in err  # no destructive advice
 
 
 def test_cuda_precision_is_bf16_where_supported_else_fp16(monkeypatch):
