@@ -76,3 +76,18 @@ def test_parameters_without_gradient_are_left_alone():
 def test_bad_options_say_what_to_do(options, words):
     with pytest.raises(ValueError, match=words):
         AdamW([torch.ones(1, requires_grad=True)], **options)
+    with pytest.raises(ValueError, match=words):  # in a parameter group of its own, too
+        AdamW([{"params": [torch.ones(1, requires_grad=True)], **options}])
+
+
+def test_closure_is_evaluated_with_gradients():
+    w = torch.ones(2, requires_grad=True)
+    optimizer = AdamW([w], lr=0.1)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    assert optimizer.step(closure).item() == 2.0 and w.detach().lt(1).all()
