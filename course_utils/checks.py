@@ -19,21 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from course_utils.exercises import Verdict
-
-#: What a checker tells the learner (one table, like ``exercises.MESSAGES``).
-MESSAGES = {
-    "todo": "Not implemented yet: replace `raise NotImplementedError` with your code, then run this cell again.",
-    "error": "Your function raised {error} on {case}.",
-    "type": "On {case} it returned {got}, expected {expected}.",
-    "shape": "Wrong shape on {case}: got {got}, expected {expected}.",
-    "value": "Wrong values on {case}: largest difference {diff:.3g} from PyTorch ({where}).",
-    "finite": "Not finite on {case} (inf or nan): {where}.",
-    "grad": "The values match, but the gradient does not on {case}: largest difference {diff:.3g}. "
-            "Did you use .item(), .detach(), numpy or an in-place operation?",
-    "ok": "Correct: equal to {reference} on {n} cases{extra}.",
-}
-
+from course_utils.exercises import MESSAGES, Verdict
 
 class _Mismatch(Exception):
     """Raised inside a checker with the message for the learner."""
@@ -168,19 +154,14 @@ def check_freeze(freeze: Callable[[nn.Module], Any]) -> Verdict:
         _call(freeze, case, model)
         trainable = [name for name, p in model.named_parameters() if p.requires_grad]
         if trainable:
-            raise _Mismatch(f"After freeze, {len(trainable)} parameters still require a gradient, "
-                            f"e.g. {trainable[0]!r}: use requires_grad_(False).")
+            raise _Mismatch(MESSAGES["frozen_grad"].format(n=len(trainable), name=trainable[0]))
         model.train()
         with torch.no_grad():
             out = model(x)
         for (name, buf), ref in zip(model.named_buffers(), reference.buffers()):
             if buf.is_floating_point() and not torch.equal(buf, ref):  # running mean and var
-                raise _Mismatch(f"After freeze and model.train(), a forward pass changed the BatchNorm "
-                                f"buffer {name!r}: train() mode updates the statistics, and a later "
-                                "model.train() undoes bn.eval(); make BatchNorm ignore train() "
-                                "(override its train method, or replace the layer).")
-        _same(out, reference(x).detach(), case + " in train() mode (expected the eval() outputs: "
-              "frozen BatchNorm normalises with its running statistics)")
+                raise _Mismatch(MESSAGES["frozen_stats"].format(name=name))
+        _same(out, reference(x).detach(), case + MESSAGES["frozen_outputs"])
         return MESSAGES["ok"].format(reference="a fully frozen model", n=1,
                                      extra=": no gradients, BatchNorm statistics fixed even in train()")
 

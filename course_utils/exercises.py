@@ -37,6 +37,22 @@ MESSAGES = {
     "unreadable": "Could not check {value}: {error}",
     "placeholder": "type your answer, then press Check or Enter",
     "fallback": "(interactive: run this notebook in JupyterLab or Colab to answer it here)",
+    # implement-it checkers (course_utils.checks)
+    "todo": "Not implemented yet: replace `raise NotImplementedError` with your code, then run this cell again.",
+    "error": "Your function raised {error} on {case}.",
+    "type": "On {case} it returned {got}, expected {expected}.",
+    "shape": "Wrong shape on {case}: got {got}, expected {expected}.",
+    "value": "Wrong values on {case}: largest difference {diff:.3g} from PyTorch ({where}).",
+    "finite": "Not finite on {case} (inf or nan): {where}.",
+    "grad": "The values match, but the gradient does not on {case}: largest difference {diff:.3g}. "
+            "Did you use .item(), .detach(), numpy or an in-place operation?",
+    "ok": "Correct: equal to {reference} on {n} cases{extra}.",
+    "frozen_grad": "After freeze, {n} parameters still require a gradient, e.g. {name!r}: use requires_grad_(False).",
+    "frozen_stats": "After freeze and model.train(), a forward pass changed the BatchNorm buffer {name!r}: "
+                    "train() mode updates the statistics, and a later model.train() undoes bn.eval(); make "
+                    "BatchNorm ignore train() (override its train method, or replace the layer).",
+    "frozen_outputs": " in train() mode (expected the eval() outputs: frozen BatchNorm normalises with its "
+                      "running statistics)",
 }
 ICONS = {"correct": "✅ ", "wrong": "❌ ", "waiting": "⏳ "}
 
