@@ -88,6 +88,25 @@ def check_log_softmax(log_softmax: Callable[[torch.Tensor], torch.Tensor]) -> Ve
     return _run(checker)
 
 
+def check_conv2d_parameters(count: Callable[..., int]) -> Verdict:
+    """``count(c_in, c_out, k, groups, bias)``: the trainable parameters of
+    ``nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias)``, against PyTorch's ``numel()``."""
+    cases = ((3, 16, 5, 1, True), (48, 96, 1, 1, False), (64, 64, 3, 4, True), (32, 32, 3, 32, True),
+             (12, 24, 7, 3, False))
+
+    def checker() -> str:
+        for c_in, c_out, k, groups, bias in cases:
+            case = f"Conv2d({c_in}, {c_out}, {k}, groups={groups}, bias={bias})"
+            got = _call(count, case, c_in, c_out, k, groups, bias)
+            with torch.device("meta"):  # shapes only: nothing allocated
+                expected = sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias).parameters())
+            if got != expected:
+                raise _Mismatch(MESSAGES["count"].format(case=case, got=got, expected=expected))
+        return MESSAGES["ok"].format(reference="PyTorch's numel()", n=len(cases), extra="")
+
+    return _run(checker)
+
+
 def check_sgd_momentum(step: Callable) -> Verdict:
     """``step(param, grad, buf, lr, momentum) -> (new_param, new_buf)``, ``buf`` None at the
     first step, against ``torch.optim.SGD(momentum=...)`` for 6 steps with changing gradients."""

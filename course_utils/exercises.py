@@ -47,6 +47,7 @@ MESSAGES = {
     "grad": "The values match, but the gradient does not on {case}: largest difference {diff:.3g}. "
             "Did you use .item(), .detach(), numpy or an in-place operation?",
     "ok": "Correct: equal to {reference} on {n} cases{extra}.",
+    "count": "Wrong count for {case}: got {got!r}, expected {expected:,} (PyTorch's numel()).",
     "frozen_grad": "After freeze, {n} parameters still require a gradient, e.g. {name!r}: use requires_grad_(False).",
     "frozen_stats": "After freeze and model.train(), a forward pass changed the BatchNorm buffer {name!r}: "
                     "train() mode updates the statistics, and a later model.train() undoes bn.eval(); make "

@@ -30,6 +30,10 @@ def sgd_ok(param, grad, buf, lr, momentum):
     return param - lr * buf, buf
 
 
+def conv2d_ok(c_in, c_out, k, groups, bias):
+    return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
+
+
 def kaiming_ok(fan_in):
     return math.sqrt(2.0 / fan_in)
 
@@ -65,6 +69,11 @@ CASES = [
         (lambda z: (z - z.logsumexp(-1, keepdim=True)).detach(), "gradient does not"),
         (lambda z: z.numpy(), "expected a tensor"),
         (lambda z: z.log_softmax(), "raised TypeError"),
+    ]),
+    (checks.check_conv2d_parameters, conv2d_ok, [
+        (lambda c_in, c_out, k, groups, bias: c_out * c_in * k * k + (c_out if bias else 0), "groups=4"),
+        (lambda c_in, c_out, k, groups, bias: c_out * (c_in // groups) * k * k + c_out, "bias=False"),
+        (lambda c_in, c_out, k, groups, bias: str(conv2d_ok(c_in, c_out, k, groups, bias)), "got '"),
     ]),
     (checks.check_sgd_momentum, sgd_ok, [
         (lambda p, g, b, lr, mu: (p - lr * g, g), "the buffer"),
