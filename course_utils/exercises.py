@@ -3,9 +3,13 @@
 The same exercise works two ways:
 
 * ``ex.check(answer)`` returns a :class:`Verdict` (plain Python, so ``pytest --nbval`` can
-  compare it and a test can assert it);
+  compare it and a test can assert it); ``ex.check(None)`` says the exercise waits for an answer;
 * ``ex.widget()`` returns an ipywidgets box for JupyterLab or Colab: type an answer, press
   "Check" (or Enter), read the verdict; "Hint" and "Show solution" reveal the rest.
+
+``Exercise(question, key="02.1")`` takes its answer, hint and solution from
+:mod:`course_utils.answer_key`, so the notebook's visible code does not give them away.
+``Exercise(question, answer=..., hint=..., solution=...)`` (all visible) still works.
 
 Questions, hints and solutions are trusted HTML written by the course (``<code>``, ``<i>``)
 and may hold LaTeX (``$2^{10}$``); what a learner types is always escaped before it is shown.
@@ -16,28 +20,83 @@ from __future__ import annotations
 import html
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
+
+from course_utils import answer_key
+
+#: Every sentence the learner reads, in one table (a second language would be a second table).
+MESSAGES = {
+    "correct": "Correct: {value}.",
+    "wrong": "{value} is not right yet.",
+    "hint": " Hint: {hint}",
+    "empty": "Type an answer first.",
+    "waiting": "Waiting for your answer: type it in the box above, or assign it in this cell.",
+    "unreadable": "Could not check {value}: {error}",
+    "placeholder": "type your answer, then press Check or Enter",
+    "fallback": "(interactive: run this notebook in JupyterLab or Colab to answer it here)",
+    # implement-it checkers (course_utils.checks)
+    "todo": "Not implemented yet: replace `raise NotImplementedError` with your code, then run this cell again.",
+    "error": "Your function raised {error} on {case}.",
+    "type": "On {case} it returned {got}, expected {expected}.",
+    "shape": "Wrong shape on {case}: got {got}, expected {expected}.",
+    "value": "Wrong values on {case}: largest difference {diff:.3g} from PyTorch ({where}).",
+    "finite": "Not finite on {case} (inf or nan): {where}.",
+    "grad": "The values match, but the gradient does not on {case}: largest difference {diff:.3g}. "
+            "Did you use .item(), .detach(), numpy or an in-place operation?",
+    "ok": "Correct: equal to {reference} on {n} cases{extra}.",
+    "count": "Wrong count for {case}: got {got!r}, expected {expected:,} (PyTorch's numel()).",
+    "frozen_grad": "After freeze, {n} parameters still require a gradient, e.g. {name!r}: use requires_grad_(False).",
+    "frozen_stats": "After freeze and model.train(), a forward pass changed the BatchNorm buffer {name!r}: "
+                    "train() mode updates the statistics, and a later model.train() undoes bn.eval(); make "
+                    "BatchNorm ignore train() (override its train method, or replace the layer).",
+    "frozen_outputs": " in train() mode (expected the eval() outputs: frozen BatchNorm normalises with its "
+                      "running statistics)",
+}
+ICONS = {"correct": "✅ ", "wrong": "❌ ", "waiting": "⏳ "}
 
 
 @dataclass(frozen=True)
 class Verdict:
     correct: bool
     message: str
+    waiting: bool = False  # no answer given yet (not a wrong one)
 
     def __str__(self) -> str:
-        return ("✅ " if self.correct else "❌ ") + self.message
+        kind = "correct" if self.correct else "waiting" if self.waiting else "wrong"
+        return ICONS[kind] + self.message
 
     def __bool__(self) -> bool:
         return self.correct
 
 
+# What a Chinese input method types for digits and signs, mapped to ASCII after NFKC
+# (NFKC already turns full-width digits, '，', '．' and '－' into ASCII).
+_IME = str.maketrans({"。": ".", "、": ",", "−": "-", "–": "-", "﹣": "-"})
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")  # 1,010 / 25,557,032.5
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")                       # 0,5 / 1,25 (not thousands)
+
+
 def parse_answer(text: Any) -> Any:
-    """Turn typed text into a number when it looks like one ('1,010' -> 1010, '0.5' -> 0.5)."""
+    """Turn typed text into a number when it looks like one, else return the stripped text.
+
+    Full-width characters and ``。`` are read as ASCII ('０．５' and '0。5' -> 0.5). A comma is a
+    thousands separator only where it groups by three after a non-zero digit ('1,010' -> 1010);
+    a single other comma is a decimal comma ('0,5' -> 0.5, '1,25' -> 1.25). A trailing sentence
+    point is ignored ('0.91。' -> 0.91); '_' and spaces inside numbers are separators.
+    """
     if not isinstance(text, str):
         return text
-    cleaned = text.strip().replace(",", "").replace("_", "")
+    stripped = unicodedata.normalize("NFKC", text).translate(_IME).strip()
+    cleaned = re.sub(r"(?<=\d)[ _](?=\d)", "", stripped)
+    if cleaned.endswith(".") and cleaned[:-1].strip():
+        cleaned = cleaned[:-1]
+    if _THOUSANDS.fullmatch(cleaned):
+        cleaned = cleaned.replace(",", "")
+    elif _DECIMAL_COMMA.fullmatch(cleaned):
+        cleaned = cleaned.replace(",", ".")
     for kind in (int, float):
         try:
             return kind(cleaned)
@@ -54,44 +113,58 @@ def plain_text(markup: str) -> str:
 class Exercise:
     """A question with a checker.
 
-    Give either ``answer`` (compared with ``rel_tol`` for numbers, case-insensitively for text)
-    or ``check``, a function ``answer -> bool``.
+    ``key="02.1"`` reads the answer, tolerance, hint and solution from
+    :mod:`course_utils.answer_key` (the way the course's notebooks do it: nothing to spoil in
+    the visible cell). Otherwise give either ``answer`` (compared with ``rel_tol`` for numbers,
+    case-insensitively for text; a list or tuple of texts accepts any of them) or ``check``,
+    a function ``answer -> bool``.
     """
 
-    def __init__(self, question: str, *, answer: Any = None,
+    def __init__(self, question: str, *, key: str | None = None, answer: Any = None,
                  check: Callable[[Any], bool] | None = None, rel_tol: float = 1e-6,
                  hint: str = "", solution: str = "") -> None:
+        if key is not None:
+            if answer is not None or check is not None or solution:
+                raise ValueError(f"Exercise(key={key!r}) reads its answer and solution from "
+                                 "course_utils.answer_key: do not also pass answer=, check= or "
+                                 "solution=")
+            entry = answer_key.entry(key)
+            answer, rel_tol = entry["answer"], entry.get("rel_tol", rel_tol)
+            hint, solution = hint or entry.get("hint", ""), entry.get("solution", "")
         if (answer is None) == (check is None):
             raise ValueError("give exactly one of `answer=` (the expected value) or `check=` "
-                             "(a function answer -> bool)")
+                             "(a function answer -> bool), or `key=` (an id in the answer key)")
         if check is not None and not callable(check):
             raise TypeError(f"`check=` must be a function answer -> bool, got {type(check).__name__}")
         if rel_tol < 0:
             raise ValueError(f"rel_tol must be >= 0, got {rel_tol}")
-        self.question, self.answer, self._check = question, answer, check
+        self.question, self.key, self.answer, self._check = question, key, answer, check
         self.rel_tol, self.hint, self.solution = rel_tol, hint, solution
 
     def __repr__(self) -> str:
         return f"Exercise({plain_text(self.question)!r})"
 
     def check(self, answer: Any) -> Verdict:
-        """Check an answer (a value, or text as typed in the widget)."""
+        """Check an answer (a value, or text as typed in the widget); ``None``: not answered yet."""
         return self._judge(answer, quote=str)
 
     def _judge(self, answer: Any, quote: Callable[[str], str]) -> Verdict:
         """The verdict, with what the learner typed passed through ``quote`` (the widget
         escapes it as HTML; the course's own hint is HTML already and is left alone)."""
+        if answer is None:
+            return Verdict(False, MESSAGES["waiting"], waiting=True)
         value = parse_answer(answer)
         if isinstance(value, str) and value == "":
-            return Verdict(False, "Type an answer first.")
+            return Verdict(False, MESSAGES["empty"])
+        shown = quote(repr(value))
         try:
             ok = self._check(value) if self._check is not None else self._matches(value)
         except Exception as exc:  # a checker that cannot read the answer: say so, don't crash
-            return Verdict(False, f"Could not check {quote(repr(value))}: {quote(str(exc))}")
+            return Verdict(False, MESSAGES["unreadable"].format(value=shown, error=quote(str(exc))))
         if ok:
-            return Verdict(True, f"Correct: {quote(repr(value))}.")
-        tip = f" Hint: {self.hint}" if self.hint else ""
-        return Verdict(False, f"{quote(repr(value))} is not right yet.{tip}")
+            return Verdict(True, MESSAGES["correct"].format(value=shown))
+        tip = MESSAGES["hint"].format(hint=self.hint) if self.hint else ""
+        return Verdict(False, MESSAGES["wrong"].format(value=shown) + tip)
 
     def _matches(self, value: Any) -> bool:
         expected = self.answer
@@ -99,7 +172,8 @@ class Exercise:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 return False
             return math.isclose(value, expected, rel_tol=self.rel_tol, abs_tol=1e-12)
-        return str(value).strip().lower() == str(expected).strip().lower()
+        accepted = expected if isinstance(expected, (list, tuple)) else [expected]
+        return _normal_text(value) in {_normal_text(a) for a in accepted}
 
     def widget(self):
         """An interactive version for JupyterLab/Colab (needs ipywidgets).
@@ -111,7 +185,7 @@ class Exercise:
         import ipywidgets as w
 
         question = w.HTMLMath(f"<b>Exercise.</b> {self.question}")
-        box = w.Text(placeholder="type your answer, then press Check or Enter",
+        box = w.Text(placeholder=MESSAGES["placeholder"],
                      description="Answer:", layout=w.Layout(width="24em"))
         check = w.Button(description="Check", button_style="primary", icon="check",
                          tooltip="Check your answer")
@@ -168,7 +242,7 @@ def _exercise_box():
 
         def __repr__(self) -> str:
             return (f"Exercise: {self._question_text}\n"
-                    "(interactive: run this notebook in JupyterLab or Colab to answer it here)")
+                    + MESSAGES["fallback"])
 
         def _repr_mimebundle_(self, **kwargs):
             data = super()._repr_mimebundle_(**kwargs)
@@ -176,3 +250,9 @@ def _exercise_box():
             return data
 
     return ExerciseBox
+
+
+def _normal_text(value: Any) -> str:
+    """Text as compared: NFKC, lower case, single spaces, no final sentence point."""
+    text = " ".join(unicodedata.normalize("NFKC", str(value)).lower().split())
+    return text.rstrip("。.")

@@ -95,3 +95,69 @@ def _check_options(lr, momentum, dampening, weight_decay, nesterov) -> None:
         raise ValueError("nesterov=True needs momentum > 0 and dampening=0 (Nesterov looks "
                          "ahead along the momentum), e.g. SGD(params, lr, momentum=0.9, "
                          "nesterov=True)")
+
+
+class AdamW(torch.optim.Optimizer):
+    """``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)``, the update of
+    ``torch.optim.AdamW`` (Loshchilov & Hutter, "Decoupled Weight Decay Regularization"):
+
+        theta <- theta - lr * weight_decay * theta           (decay, decoupled from the gradient)
+        m     <- beta1 * m + (1 - beta1) * g                 (mean of the gradients)
+        v     <- beta2 * v + (1 - beta2) * g**2              (mean of their squares)
+        theta <- theta - lr * m_hat / (sqrt(v_hat) + eps)    m_hat = m / (1 - beta1**t),
+                                                             v_hat = v / (1 - beta2**t)
+
+    Each parameter's step is divided by its own recent gradient size, so it is about ``lr``
+    whatever the gradient's scale. State under PyTorch's keys ``step``, ``exp_avg``, ``exp_avg_sq``.
+    """
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
+        _check_adamw(lr, betas, eps, weight_decay)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]  # a group's own options are checked too
+        _check_adamw(group["lr"], group["betas"], group["eps"], group["weight_decay"])
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        loss = _with_grad(closure)
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:  # first step: both averages start at zero
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                t, m, v, g = state["step"].item(), state["exp_avg"], state["exp_avg_sq"], p.grad
+                p.mul_(1 - lr * decay)
+                m.lerp_(g, 1 - beta1)
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                # m_hat / (sqrt(v_hat) + eps), written as PyTorch orders it (same rounding)
+                denom = (v.sqrt() / (1 - beta2 ** t) ** 0.5).add_(eps)
+                p.addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
+        return loss
+
+
+def _check_adamw(lr, betas, eps, weight_decay) -> None:
+    for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+            and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"betas must be a pair of numbers in [0, 1), e.g. (0.9, 0.999), got {betas!r}")
+
+
+def _with_grad(closure: Callable[[], torch.Tensor] | None):
+    """``closure()`` with autograd on (inside ``step``'s no_grad), or None without a closure."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils import answer_key
 from tools.nbenv import configure_env
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -68,8 +69,9 @@ def chromium_path() -> str | None:
 class ExerciseCell:
     cell: int             # index of the cell that shows ``name.widget()``
     name: str             # the Exercise's variable
-    answer: str | None    # the right answer as a learner types it, when the notebook gives it
-                          # as a literal: Exercise(..., answer=1010) or a ✅ ex.check("relu")
+    answer: str | None    # the right answer as a learner types it: from the answer key for
+                          # Exercise(..., key="01.1"), or a literal Exercise(..., answer=1010) or
+                          # ✅ ex.check("relu") in notebooks still on the old API
 
 
 @dataclass
@@ -99,6 +101,15 @@ def _typed(node: ast.expr) -> str | None:
     except (ValueError, SyntaxError, TypeError):
         return None
     return value if isinstance(value, str) else repr(value) if isinstance(value, (int, float)) else None
+
+
+def _keyed(key: ast.expr) -> str | None:
+    """What a learner would type for ``Exercise(..., key="02.1")``: the answer key's answer."""
+    if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+        return None
+    answer = answer_key.entry(key.value)["answer"]
+    answer = answer[0] if isinstance(answer, list) else answer
+    return answer if isinstance(answer, str) else repr(answer)
 
 
 def _text(value) -> str:
@@ -141,10 +152,11 @@ def expectations(nb: nbformat.NotebookNode) -> Expectations:
             elif name == "widget" and not call.args and isinstance(owner, ast.Name) and shows:
                 wanted.add(".course-exercise")
                 exercises.append(ExerciseCell(i, owner.id, None))
-            elif name == "Exercise":  # ex = Exercise(..., answer=<literal>): the answer itself
+            elif name == "Exercise":  # Exercise(..., key="NN.k") or Exercise(..., answer=<literal>)
                 for target in assigned.get(id(call), []):
-                    answer = next((k.value for k in call.keywords if k.arg == "answer"), None)
-                    typed = _typed(answer) if answer is not None else None
+                    given = {k.arg: k.value for k in call.keywords}
+                    typed = (_keyed(given["key"]) if "key" in given
+                             else _typed(given["answer"]) if "answer" in given else None)
                     if typed is not None:
                         correct[target] = typed
             elif name == "check" and len(call.args) == 1 and isinstance(owner, ast.Name):

@@ -148,12 +148,13 @@ def test_harness_passes_a_healthy_notebook(lab, browser):
         code("from course_utils.exercises import Exercise\n\n"
              "ex = Exercise('What is 2 + 2?', answer=4, hint='Count.', solution='4')\nex.widget()"),
         code("print(ex.check(4))", {"output_type": "stream", "name": "stdout", "text": "✅ Correct: 4.\n"}),
+        code("keyed = Exercise('The ln C of 1,000 classes?', key='02.1')\nkeyed.widget()"),
         code("from tqdm.auto import tqdm\n\nfor _ in tqdm(range(3)):\n    pass"),
     ])
     report = run(lab, browser, relative, nb, timeout=180)
     assert report.problems == [], report.describe()
-    assert report.exercises_checked == 1 and report.sliders_moved == 1, report.describe()
-    assert report.widgets["sliders"] == 1 and report.widgets["exercises"] == 1
+    assert report.exercises_checked == 2 and report.sliders_moved == 1, report.describe()
+    assert report.widgets["sliders"] == 1 and report.widgets["exercises"] == 2
     assert report.widgets["progress_bars"] == 1, "tqdm.auto must draw a widget, not text"
 
 
@@ -199,14 +200,18 @@ def test_expectations_come_from_the_notebook_itself():
         code("%time y = 2"),
         code("third = Exercise('q', answer=73_728, hint='h')\nthird.widget()"),
         code("print(third.check(expected(layer)))", {"output_type": "stream", "name": "stdout", "text": "✅\n"}),
+        code("keyed = Exercise('q', key='00.2')\nkeyed.widget()"),
+        code("fourth = Exercise('q', key='02.4')\nfourth.widget()"),
     ])
     nb.cells[9].metadata["tags"] = ["raises-exception"]
     expect = expectations(nb)
-    assert expect.code_cells == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11]
-    assert expect.selectors == {2: [".widget-interact"], 3: [".course-exercise"],
-                                5: [".course-exercise"], 8: [".jupyter-widgets"], 10: [".course-exercise"]}
+    assert expect.code_cells == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13]
+    assert expect.selectors == {2: [".widget-interact"], 3: [".course-exercise"], 5: [".course-exercise"],
+                                8: [".jupyter-widgets"], 10: [".course-exercise"], 12: [".course-exercise"],
+                                13: [".course-exercise"]}
     assert [(e.cell, e.name, e.answer) for e in expect.exercises] == [
-        (3, "ex", "1010"), (5, "other", None), (10, "third", "73728")]
+        (3, "ex", "1010"), (5, "other", None), (10, "third", "73728"),
+        (12, "keyed", "python -m course_utils doctor"), (13, "fourth", "0.91")]
     assert expect.raises == {9}
 
 

@@ -8,7 +8,14 @@ import warnings
 
 import pytest
 
+import math
+
+import torch
+from torch import nn
+
+from course_utils import answer_key
 from course_utils.exercises import Exercise, Verdict, parse_answer, plain_text
+from course_utils.params import expected_parameters
 
 
 # ---- parsing what a learner types ---------------------------------------------------------
@@ -16,6 +23,14 @@ from course_utils.exercises import Exercise, Verdict, parse_answer, plain_text
 @pytest.mark.parametrize("typed, expected", [
     ("1010", 1010), (" 1,010 ", 1010), ("25_557_032", 25557032), ("0.5", 0.5), ("1e-3", 1e-3),
     ("-2", -2), ("relu", "relu"), ("  ReLU ", "ReLU"), ("", ""), (7, 7), (None, None),
+    # the rule for commas: a thousands separator only when it groups by three after a digit 1-9
+    ("25,557,032", 25557032), ("1,010.5", 1010.5), ("-1,000", -1000),
+    ("0,5", 0.5), ("1,25", 1.25), ("0,500", 0.5), ("12,5", 12.5), ("1,0000", 1.0),
+    ("1,2,3", "1,2,3"), ("1,00,000", "1,00,000"),
+    # what a Chinese input method types: full-width digits, point, comma, minus, and 。
+    ("０．５", 0.5), ("0。5", 0.5), ("０，５", 0.5), ("１，０１０", 1010), ("－0.3", -0.3),
+    ("−0.3", -0.3), ("1e－3", 1e-3), ("0.91。", 0.91), ("5。", 5), ("0.91.", 0.91),
+    ("25 557 032", 25557032), ("微调", "微调"), ("。", "。"),
 ])
 def test_parse_answer(typed, expected):
     got = parse_answer(typed)
@@ -55,6 +70,18 @@ def test_check_function_and_its_exceptions():
     assert not verdict and verdict.message.startswith("Could not check 'four'")
 
 
+def test_text_answer_accepts_any_of_a_list_and_ignores_a_final_point():
+    ex = Exercise("Which command?", answer=["python -m course_utils doctor", "make doctor"])
+    assert ex.check("make  doctor。") and ex.check("Python -m course_utils doctor.")
+    assert not ex.check("doctor")
+
+
+def test_none_means_waiting_not_wrong():
+    verdict = Exercise("2 + 2?", answer=4).check(None)
+    assert not verdict and verdict.waiting
+    assert str(verdict).startswith("⏳ Waiting for your answer")
+
+
 def test_verdict_messages_and_str():
     ex = Exercise("2 + 2?", answer=4, hint="count on your fingers")
     right, wrong, empty = ex.check("4"), ex.check("5"), ex.check("   ")
@@ -66,6 +93,8 @@ def test_verdict_messages_and_str():
 
 @pytest.mark.parametrize("kwargs, error, words", [
     ({}, ValueError, "exactly one of"),
+    ({"key": "02.1", "answer": 1}, ValueError, "do not also pass"),
+    ({"key": "99.1"}, KeyError, "no exercise '99.1'"),
     ({"answer": 1, "check": lambda a: True}, ValueError, "exactly one of"),
     ({"check": 3}, TypeError, "must be a function"),
     ({"answer": 1, "rel_tol": -1.0}, ValueError, "rel_tol must be >= 0"),
@@ -73,6 +102,77 @@ def test_verdict_messages_and_str():
 def test_bad_construction_says_what_to_do(kwargs, error, words):
     with pytest.raises(error, match=words):
         Exercise("q", **kwargs)
+
+
+# ---- the answer key ------------------------------------------------------------------------
+
+KEYS = answer_key.keys()
+
+
+def typed(answer):
+    """The stored answer as a learner would type it."""
+    answer = answer[0] if isinstance(answer, list) else answer
+    return f"{answer:,}" if isinstance(answer, int) else str(answer)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_stored_answer_is_accepted_and_a_wrong_one_refused(key):
+    entry = answer_key.entry(key)
+    ex = Exercise("q", key=key)
+    assert ex.check(typed(entry["answer"])), (key, entry["answer"])
+    assert ex.check(entry["answer"] if not isinstance(entry["answer"], list) else entry["answer"][-1])
+    wrong = "surely-not-the-answer" if isinstance(entry["answer"], (str, list)) else entry["answer"] * 1.1 + 1
+    verdict = ex.check(wrong)
+    assert not verdict and not verdict.waiting and "not right yet" in verdict.message
+    assert ex.hint and ex.solution, f"{key}: every exercise has a hint and a solution"
+    assert typed(entry["answer"]).split(",")[0] not in ex.check(None).message
+
+
+# Stored answers recomputed from PyTorch / the course library (the answer key can be wrong too).
+ORACLES = {
+    "00.1": lambda: 2,  # pin_threads' default, asserted in tests/test_repro.py
+    "01.1": lambda: expected_parameters(nn.Conv2d(64, 128, 3, bias=False)),
+    "01.2": lambda: sum(p.numel() for p in nn.Sequential(nn.Conv2d(128, 128, 3, groups=128),
+                                                         nn.Conv2d(128, 256, 1)).parameters()),
+    "01.3": lambda: sum(p.numel() for p in nn.LSTM(32, 64).parameters()),
+    "01.5": lambda: 12 * 24 * 1024**2,
+    "02.1": lambda: torch.nn.functional.cross_entropy(torch.zeros(1, 1000), torch.tensor([0])).item(),
+    "02.2": lambda: -math.log(0.25),
+    "02.3": lambda: torch.autograd.grad(torch.nn.functional.cross_entropy(
+        (z := torch.tensor([[math.log(0.7), math.log(0.3)]], requires_grad=True)), torch.tensor([0])), z)[0][0, 0].item(),
+    "02.4": lambda: _smoothed_target(0.1, 10),
+    "02.5": lambda: torch.nn.functional.cross_entropy(torch.tensor([[1000.0, 1001.0, 1002.0]]), torch.tensor([2])).item(),
+    "02.6": lambda: torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(0.0), torch.tensor(1.0)).item(),
+    "03.5": lambda: _one_sgd_step(1.0, 0.0, lr=0.1, weight_decay=0.01),
+    "03.1": lambda: _one_sgd_step(2.0, 4.0, lr=0.1),
+    "03.6": lambda: 1 - _one_adamw_step(1.0, 123.0, lr=0.001),
+}
+
+
+def _smoothed_target(eps, num_classes):
+    """The smoothed target of the true class, read from PyTorch's gradient: softmax(0) - target."""
+    z = torch.zeros(1, num_classes, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.cross_entropy(z, torch.tensor([0]), label_smoothing=eps).backward()
+    return 1 / num_classes - z.grad[0, 0].item()
+
+
+def _one_sgd_step(theta, grad, **options):
+    w = torch.tensor([theta], dtype=torch.float64, requires_grad=True)
+    w.grad = torch.tensor([grad], dtype=torch.float64)
+    torch.optim.SGD([w], **options).step()
+    return w.item()
+
+
+def _one_adamw_step(theta, grad, lr):
+    w = torch.tensor([theta], dtype=torch.float64, requires_grad=True)
+    w.grad = torch.tensor([grad], dtype=torch.float64)
+    torch.optim.AdamW([w], lr=lr, weight_decay=0.0).step()
+    return w.item()
+
+
+@pytest.mark.parametrize("key", sorted(ORACLES))
+def test_stored_answers_agree_with_pytorch(key):
+    assert Exercise("q", key=key).check(ORACLES[key]()), (key, ORACLES[key]())
 
 
 def test_import_has_no_side_effects():
