@@ -104,6 +104,7 @@ def check_saveable(value: Any, where: str = "state") -> None:
             name = f"{kind.__module__}.{kind.__qualname__}"
             hint = (_HINTS.get(kind.__module__.split(".")[0]) or _HINTS.get(kind.__name__)
                     or ("store dataclasses.asdict(x)" if is_dataclass(value) else
+                        "store x.state_dict()" if hasattr(value, "state_dict") else
                         "store it as numbers, strings, lists or dicts"))
             raise TypeError(f"cannot save {where}: a {name}, which load_checkpoint "
                             f"(weights_only=True) would refuse to load; {hint}")

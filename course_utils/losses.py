@@ -100,6 +100,7 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     if targets.dtype == torch.bool or targets.is_complex():
         raise TypeError(f"class-index targets must be integers, got {targets.dtype}; pass "
                         f"targets.long()")
+    targets = targets.long()  # gather() indexes with int64 (uint8 and int32 labels are fine)
     if targets.shape != expected:
         raise ValueError(f"class-index targets must have shape {tuple(expected)} for logits of "
                          f"shape {tuple(logits.shape)} (class dim {class_dim}), got "

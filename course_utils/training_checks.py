@@ -89,8 +89,12 @@ def check_loss(loss: Any) -> None:
 def explain_loss_error(exc: BaseException, logits: torch.Tensor, targets: torch.Tensor) -> None:
     """Raise a clear error when ``exc`` came from class indices that the logits cannot have."""
     if (not torch.is_tensor(logits) or not torch.is_tensor(targets) or logits.dim() < 1
-            or targets.is_floating_point() or logits.dim() != targets.dim() + 1):
+            or logits.dim() != targets.dim() + 1):
         return
+    if targets.is_floating_point():
+        raise TypeError(f"the targets look like class indices (shape {tuple(targets.shape)} for "
+                        f"logits {tuple(logits.shape)}) but are {targets.dtype}: class indices "
+                        f"must be integers, e.g. TensorDataset(x, y.long())") from exc
     num_classes = logits.shape[1] if logits.dim() > 1 else logits.shape[0]
     bad = targets[((targets < 0) | (targets >= num_classes)) & (targets != -100)]
     if bad.numel():
