@@ -1,26 +1,22 @@
 """Checkpoints that survive interruptions: atomic saves, safe loads, clear errors.
 
-* :func:`save_checkpoint` writes to a temporary file in the same folder, flushes it to disk,
-  then renames it over the target with :func:`os.replace` (atomic on POSIX and Windows). An
-  interrupted save leaves the previous good checkpoint untouched, never a half-written file.
-* :func:`load_checkpoint` reads with ``torch.load(..., weights_only=True)``: tensors, numbers,
-  strings, lists, tuples and dicts only, so opening a file cannot run code hidden in it.
-  A missing, corrupt or mismatched file raises :class:`CheckpointError` naming the file and
-  what is wrong.
-* :func:`rng_state` / :func:`set_rng_state` capture and restore every random generator a run
-  draws from, so that a resumed run continues exactly where the interrupted one stopped.
+* :func:`save_checkpoint` writes atomically (:mod:`course_utils.atomic`): an interrupted
+  save leaves the previous good checkpoint untouched, never a half-written file. It saves only
+  what the loader can load back (:func:`check_saveable`).
+* :func:`load_checkpoint` checks the file first (:func:`verify_file`: the CRC of every record)
+  and reads it with ``torch.load(..., weights_only=True)``: tensors, numbers, strings and
+  containers only, so opening a file cannot run code hidden in it. A missing, corrupt or
+  mismatched file raises :class:`CheckpointError` naming the file, what is wrong and the fix.
+* :func:`rng_state` / :func:`set_rng_state` (from :mod:`course_utils.rng_state`, re-exported
+  here) capture and restore every random generator a run draws from.
 """
 
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import pickle
-import random
 import re
-import secrets
-import time
 import warnings
 import zipfile
 from collections import Counter, OrderedDict
@@ -28,9 +24,11 @@ from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
+
+from course_utils.atomic import atomic_write
+from course_utils.rng_state import loader_generators, rng_state, set_rng_state  # noqa: F401
 
 
 class CheckpointError(RuntimeError):
@@ -46,8 +44,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
 
     Only what :func:`load_checkpoint` can load back is saved: any other value (a NumPy number,
     a ``Path``, a dataclass...) raises ``TypeError`` naming its key, before anything is written.
-    The parent folder is created if needed; the file honours the umask. Temporary files left
-    by an earlier save of the same file that was killed are removed.
+    The write is atomic (:func:`course_utils.atomic.atomic_write`): an interrupted save leaves
+    the previous file untouched; the parent folder is created if needed, the file honours the
+    umask, and temporary files of earlier saves that were killed are removed.
     """
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict (e.g. {{'model': model.state_dict()}}), "
@@ -58,29 +57,22 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
         raise CheckpointError(f"cannot save checkpoint {path}: it is a folder; pass a file "
                               f"name such as {path / 'checkpoint.pt'}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(path)
-        f, tmp = _create_temp(path)
-    except OSError as exc:
-        raise CheckpointError(f"cannot save checkpoint {path}: the folder {path.parent} is not "
-                              f"writable ({exc.strerror or exc}); choose another path or fix its "
-                              f"permissions") from exc
-    try:
-        with f:
+        with atomic_write(path) as f:
             torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
-        os.replace(tmp, path)
-    except BaseException as exc:  # also KeyboardInterrupt: never leave the temporary file behind
-        tmp.unlink(missing_ok=True)
-        if _errno(exc) in (errno.ENOSPC, errno.EDQUOT):
+    except (OSError, RuntimeError) as exc:  # torch may wrap a failed write in a RuntimeError
+        code = _errno(exc)
+        if code is None:
+            raise
+        if code in (errno.ENOSPC, errno.EDQUOT):
             raise CheckpointError(f"cannot save checkpoint {path}: the disk is full; the "
                                   f"previous checkpoint (if any) is untouched; free some space "
                                   f"and save again") from exc
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"cannot save checkpoint {path}: {exc}; the previous "
-                                  f"checkpoint (if any) is untouched") from exc
-        raise
+        if code in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST):
+            raise CheckpointError(f"cannot save checkpoint {path}: the folder {path.parent} is "
+                                  f"not writable ({os.strerror(code)}); choose another path "
+                                  f"or fix its permissions") from exc
+        raise CheckpointError(f"cannot save checkpoint {path}: {exc}; the previous checkpoint "
+                              f"(if any) is untouched") from exc
     return path
 
 
@@ -249,49 +241,6 @@ def state_dict_mismatch(model: nn.Module, state_dict: dict, limit: int = 5) -> s
     return "; ".join(parts)
 
 
-def loader_generators(loader: Any) -> dict[str, torch.Generator]:
-    """The torch generators that decide a DataLoader's order (shuffling, worker seeds), by role."""
-    found: dict[str, torch.Generator] = {}
-    for name, owner in (("loader", loader), ("sampler", getattr(loader, "sampler", None)),
-                        ("batch_sampler", getattr(getattr(loader, "batch_sampler", None),
-                                                  "sampler", None))):
-        gen = getattr(owner, "generator", None)
-        if isinstance(gen, torch.Generator) and all(gen is not g for g in found.values()):
-            found[name] = gen  # the loader hands its generator to its sampler: count it once
-    return found
-
-
-def rng_state(loader: Any = None) -> dict:
-    """Every random state a training run draws from, as tensors and numbers (weights_only-safe).
-
-    PyTorch's CPU (and CUDA) generators, Python's and NumPy's, and the generators of ``loader``.
-    """
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
-             "generators": {k: g.get_state() for k, g in loader_generators(loader).items()}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict, loader: Any = None) -> None:
-    """Restore what :func:`rng_state` captured (the loader's generators matched by role)."""
-    torch.set_rng_state(state["torch"].cpu())
-    random.setstate(_as_tuple(state["python"]))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-    for role, gen in loader_generators(loader).items():
-        if role in state["generators"]:
-            gen.set_state(state["generators"][role].cpu())
-
-
-def _as_tuple(value):
-    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
 def _first_line(exc: BaseException) -> str:
     text = _plain(exc)
     return text.splitlines()[0] if text else type(exc).__name__
@@ -302,48 +251,9 @@ def _plain(exc: BaseException) -> str:
     return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc)).strip()
 
 
-def _errno(exc: BaseException) -> int | None:
-    while exc is not None:  # torch may wrap the OSError of a failed write in a RuntimeError
+def _errno(exc: BaseException | None) -> int | None:
+    while exc is not None:
         if isinstance(exc, OSError) and exc.errno is not None:
             return exc.errno
         exc = exc.__cause__ or exc.__context__
     return None
-
-
-# ---- temporary files ------------------------------------------------------------------------
-# A save writes ``.<name>.<pid>-<random>.tmp`` next to the target. A save killed mid-write
-# (SIGKILL, power loss) leaves it behind; the next save of the same target removes those whose
-# process is gone (on Windows, where that cannot be asked cheaply, those older than a day).
-
-def _create_temp(path: Path):
-    """Open a new temporary file next to ``path``; mode 0o666 minus the umask (like open())."""
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
-        except FileExistsError:
-            continue
-        return os.fdopen(fd, "wb"), tmp
-    raise FileExistsError(f"could not create a temporary file next to {path}")
-
-
-def _remove_stale_temps(path: Path) -> None:
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:-4].split("-")[0]
-        if not _alive(int(pid) if pid.isdigit() else None, tmp):
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int | None, tmp: Path) -> bool:
-    if pid is None or pid == os.getpid():
-        return False  # written by an older version, or by this process (which is not saving it)
-    if os.name == "nt":
-        return time.time() - tmp.stat().st_mtime < 86400
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True

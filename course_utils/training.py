@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from course_utils.checkpoint import save_checkpoint
 from course_utils.training_checks import (NonFiniteLossError, batches, check_loss,
-                                          check_setup, explain_loss_error, resolve_device)
+                                          check_setup, explain_loss_error)
 from course_utils.training_resume import restore_run, run_record, snapshot
 
 CHECK_EVERY = 16  # batches between two looks for a nan/inf loss (each look waits for a GPU)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import checkpoint, doctor, memory, peft
+from course_utils import atomic, doctor, memory, peft
 from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from course_utils.losses import cross_entropy, log_softmax, softmax
 from course_utils.optim import SGD
@@ -236,7 +236,7 @@ def legacy(tmp: Path):
 def full_disk(tmp: Path):
     """A save that hits ENOSPC mid-write: clear error, previous file intact, no temp left."""
     path = saved(tmp)
-    real = checkpoint._create_temp
+    real = atomic._create_temp
 
     class Full:
         def __init__(self, f):
@@ -254,7 +254,7 @@ def full_disk(tmp: Path):
         def __exit__(self, *exc):
             self.f.close()
 
-    with mock.patch.object(checkpoint, "_create_temp",
+    with mock.patch.object(atomic, "_create_temp",
                            lambda p: (lambda f, t: (Full(f), t))(*real(p))):
         try:
             save_checkpoint(path, {"w": torch.zeros(10)})
@@ -267,7 +267,7 @@ def read_only(tmp: Path):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    with mock.patch.object(checkpoint.os, "open", denied):
+    with mock.patch.object(atomic.os, "open", denied):
         return save_checkpoint(tmp / "ckpt.pt", {"x": 1})
 
 
