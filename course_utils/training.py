@@ -45,11 +45,11 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
     meter = _Meter()
     for step, (inputs, targets) in enumerate(batches(loader, progress, "train"), start=1):
         inputs, targets = inputs.to(device), targets.to(device)
-        optimizer.zero_grad()                  # 1. forget the previous batch's gradients
-        logits = model(inputs)                 # 2. forward
-        loss = _loss(loss_fn, logits, targets) # 3. loss
-        loss.backward()                        # 4. gradients
-        optimizer.step()                       # 5. update
+        optimizer.zero_grad()                   # 1. forget the previous batch's gradients
+        logits = model(inputs)                  # 2. forward
+        loss = _loss(loss_fn, logits, targets)  # 3. loss (a scalar, or a clear error)
+        loss.backward()                         # 4. gradients
+        optimizer.step()                        # 5. update
         if scheduler is not None:
             scheduler.step()
         meter.add(loss, logits, targets)
