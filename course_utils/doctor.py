@@ -11,6 +11,7 @@ import importlib.metadata as metadata
 import re
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -107,9 +108,11 @@ def check_data() -> Check:
 
 
 def check_cache() -> Check:
-    """Generated data and the course's pretrained model are cached here: it must be writable."""
+    """Generated data and the course's pretrained model are cached here: it must be writable,
+    and every cached model intact (a truncated or damaged one is a problem to fix, not [OK])."""
     import tempfile
 
+    from course_utils.checkpoint import CheckpointError, verify_file
     from course_utils.data import cache_dir
 
     try:
@@ -119,17 +122,52 @@ def check_cache() -> Check:
     except OSError as exc:
         return Check("cache", "FAIL", f"cannot write the course's cache ({exc}); set COURSE_DATA_DIR "
                      "to a writable folder")
-    cached = sorted(p.name for p in path.glob("*.pt"))
-    return Check("cache", "OK", f"{path} (cached models: {', '.join(cached) or 'none yet'})")
+    cached = sorted(path.glob("*.pt"))
+    damaged = []
+    for model in cached:
+        try:
+            verify_file(model)
+        except CheckpointError as exc:
+            damaged.append(f"{model.name} ({exc})")
+    if damaged:
+        return Check("cache", "FAIL", f"damaged cached model(s): {'; '.join(damaged)}. Delete "
+                     "them: the notebook that needs a model rebuilds it")
+    names = ", ".join(p.name for p in cached) or "none yet"
+    return Check("cache", "OK", f"{path} (cached models: {names})")
+
+
+def resolve(host: str, port: int, timeout: float) -> list:
+    """``socket.getaddrinfo`` bounded by ``timeout`` (it has no timeout of its own): the lookup
+    runs in a daemon thread that is abandoned if the resolver hangs. Raises ``OSError``."""
+    result: dict = {}
+
+    def lookup() -> None:
+        try:
+            result["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=lookup, daemon=True, name="doctor-dns")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"DNS lookup of {host} took more than {timeout:g} s")
+    if "error" in result:
+        raise result["error"]
+    return result["addresses"]
 
 
 def check_network(host: str = "download.pytorch.org", port: int = 443, timeout: float = 3.0) -> Check:
+    """Can ``host`` be reached? At most about ``2 * timeout`` seconds: DNS, then connect."""
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError:
-        return Check("network", "WARN", f"{host} unreachable: the course runs offline on its own "
-                     "data and models; ImageNet weights and CIFAR-10 need a network (e.g. Colab)")
+        family, kind, proto, _, address = resolve(host, port, timeout)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
+    except OSError as exc:
+        return Check("network", "WARN", f"{host} unreachable ({exc.strerror or exc}): the course "
+                     "runs offline on its own data and models; ImageNet weights and CIFAR-10 need "
+                     "a network (e.g. Colab)")
     return Check("network", "OK", f"{host} reachable: ImageNet weights and CIFAR-10 can be downloaded")
 
 

@@ -21,6 +21,13 @@ def _shifted(logits: torch.Tensor, dim: int) -> torch.Tensor:
     if not torch.is_tensor(logits) or not logits.is_floating_point():
         raise TypeError("logits must be a floating-point tensor, got "
                         + (str(logits.dtype) if torch.is_tensor(logits) else type(logits).__name__))
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__} {dim!r}")
+    if not -max(logits.dim(), 1) <= dim < max(logits.dim(), 1):
+        raise IndexError(f"dim={dim} is out of range for a {logits.dim()}-D tensor of shape "
+                         f"{tuple(logits.shape)} (valid: {-max(logits.dim(), 1)} to "
+                         f"{max(logits.dim(), 1) - 1}); the classes of (N, C) logits are on "
+                         f"dim=1 (or -1)")
     m = logits.detach().amax(dim=dim, keepdim=True)  # a constant shift: no gradient needed
     return logits - torch.where(torch.isfinite(m), m, torch.zeros_like(m))
 
@@ -69,7 +76,12 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     shape[class_dim] = num_classes
     w = weight.to(logp.dtype).reshape(shape) if weight is not None else None
 
+    expected = logits.shape[:class_dim] + logits.shape[class_dim + 1:]
     if targets.is_floating_point():  # class probabilities, one distribution per sample
+        if targets.shape == expected:
+            raise TypeError(f"targets of shape {tuple(targets.shape)} look like class indices "
+                            f"but are {targets.dtype}: class indices must be integers, pass "
+                            f"targets.long() (or probabilities of shape {tuple(logits.shape)})")
         if targets.shape != logits.shape:
             raise ValueError(f"probability targets must have the logits' shape "
                              f"{tuple(logits.shape)}, got {tuple(targets.shape)}")
@@ -85,7 +97,10 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
             return losses
         return losses.sum() if reduction == "sum" else losses.sum() / losses.numel()
 
-    expected = logits.shape[:class_dim] + logits.shape[class_dim + 1:]
+    if targets.dtype == torch.bool or targets.is_complex():
+        raise TypeError(f"class-index targets must be integers, got {targets.dtype}; pass "
+                        f"targets.long()")
+    targets = targets.long()  # gather() indexes with int64 (uint8 and int32 labels are fine)
     if targets.shape != expected:
         raise ValueError(f"class-index targets must have shape {tuple(expected)} for logits of "
                          f"shape {tuple(logits.shape)} (class dim {class_dim}), got "

@@ -50,6 +50,16 @@ class TrainingState:
         return self.weights + self.gradients + self.optimizer
 
 
+def _count(name: str, value: object, minimum: int = 0) -> int:
+    """``value`` as an int >= ``minimum`` (a count: nan, 1.5, '10' or True are refused)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be >= {minimum} (an int), got {type(value).__name__} "
+                        f"{value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} (an int), got {value!r}")
+    return int(value)
+
+
 def training_state_bytes(num_params: int, recipe: str = "adam",
                          trainable_params: int | None = None) -> TrainingState:
     """Weights, gradients and optimizer state for ``num_params`` parameters.
@@ -60,8 +70,10 @@ def training_state_bytes(num_params: int, recipe: str = "adam",
     """
     if recipe not in BYTES_PER_PARAM:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(BYTES_PER_PARAM)}")
-    trainable = num_params if trainable_params is None else trainable_params
-    if num_params < 0 or not 0 <= trainable <= num_params:
+    num_params = _count("num_params", num_params)
+    trainable = num_params if trainable_params is None else _count("trainable_params",
+                                                                   trainable_params)
+    if not 0 <= trainable <= num_params:
         raise ValueError(f"need 0 <= trainable_params <= num_params, got {trainable} and "
                          f"{num_params}")
     w, g, o = BYTES_PER_PARAM[recipe]
@@ -84,11 +96,9 @@ def transformer_activation_bytes(batch_size: int, seq_len: int, d_model: int, n_
     """
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("d_model", d_model),
                         ("n_layers", n_layers), ("bytes_per_value", bytes_per_value)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if n_heads < 0:
-        raise ValueError(f"n_heads must be >= 0 (0 for fused attention), got {n_heads}")
-    d_ff = 4 * d_model if d_ff is None else d_ff
+        _count(name, value, minimum=1)
+    _count("n_heads", n_heads)  # 0 for fused attention
+    d_ff = 4 * d_model if d_ff is None else _count("d_ff", d_ff, minimum=1)
     per_token = 8 * d_model + 2 * d_ff + n_heads * seq_len
     return bytes_per_value * batch_size * seq_len * n_layers * per_token
 
@@ -105,13 +115,19 @@ def training_flops(num_params: int, num_tokens: int, n_layers: int = 0, seq_len:
     Give ``n_layers``, ``seq_len`` and ``d_model`` to add attention's score and mixing matmuls,
     ``6 * 2 * n_layers * seq_len * d_model`` FLOPs per token (Kaplan et al., 2020).
     """
-    if num_params < 0 or num_tokens < 0:
-        raise ValueError(f"num_params and num_tokens must be >= 0, got {num_params}, {num_tokens}")
+    for name, value in (("num_params", num_params), ("num_tokens", num_tokens),
+                        ("n_layers", n_layers), ("seq_len", seq_len), ("d_model", d_model)):
+        _count(name, value)
     return 6 * num_params * num_tokens + 12 * n_layers * seq_len * d_model * num_tokens
 
 
 def tensor_bytes(tensors: Iterable[torch.Tensor | None]) -> int:
     """Bytes of the storages behind ``tensors`` (``None`` skipped; shared storage counted once)."""
+    if isinstance(tensors, torch.Tensor):
+        tensors = [tensors]
+    if not isinstance(tensors, Iterable):
+        raise TypeError(f"tensors must be an iterable of tensors (e.g. model.parameters()), got "
+                        f"{type(tensors).__name__}")
     seen: dict[tuple, int] = {}
     for t in tensors:
         if t is None:
@@ -168,6 +184,9 @@ def saved_tensor_bytes(fn: Callable[[], object],
     Storages are counted once; pass the model's parameters as ``exclude`` so that weights saved
     by matmuls (which exist anyway) are not counted as activations.
     """
+    if not callable(fn):
+        raise TypeError(f"fn must be a function to run (e.g. lambda: model(x)), got "
+                        f"{type(fn).__name__}")
     skip = {t.untyped_storage().data_ptr() for t in exclude}
     saved: dict[int, int] = {}
 

@@ -15,6 +15,7 @@ The state is stored under PyTorch's key ``"momentum_buffer"``, so the two are in
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable
 
 import torch
@@ -32,7 +33,7 @@ class SGD(torch.optim.Optimizer):
         _check_options(lr, momentum, dampening, weight_decay, nesterov)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov)
-        super().__init__(params, defaults)
+        super().__init__(_check_params(params, type(self).__name__), defaults)
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
@@ -83,12 +84,35 @@ class SGD(torch.optim.Optimizer):
                     p.grad.detach_().zero_()
 
 
+def _check_params(params, optimizer: str) -> list:
+    """The parameters as a list, or a clear error for a model, a tensor or nothing at all."""
+    if isinstance(params, torch.nn.Module):
+        raise TypeError(f"{optimizer} got a model ({type(params).__name__}); pass its "
+                        f"parameters: {optimizer}(model.parameters(), lr=...)")
+    if isinstance(params, torch.Tensor):
+        raise TypeError(f"{optimizer} got a single tensor; pass a list of them: "
+                        f"{optimizer}([tensor], lr=...)")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{optimizer} needs an iterable of tensors (model.parameters()) or of "
+                        f"dicts (parameter groups), got {type(params).__name__}") from None
+    if not params:
+        raise ValueError(f"{optimizer} got an empty parameter list: pass model.parameters() "
+                         f"(a generator can be used once only: was it consumed already?)")
+    return params
+
+
 def _check_options(lr, momentum, dampening, weight_decay, nesterov) -> None:
     if isinstance(lr, torch.Tensor):
         lr = lr.item()
-    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay),
+                        ("dampening", dampening)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}"
+                             + (" (a negative lr climbs the loss)" if name == "lr" else ""))
     if not 0 <= dampening <= 1:
         raise ValueError(f"dampening must be in [0, 1], got {dampening!r}")
     if nesterov and (momentum <= 0 or dampening != 0):

@@ -38,6 +38,9 @@ class LoRALinear(nn.Module):
             raise ValueError(f"LoRA rank r must be an int with 1 <= r <= min(in_features, "
                              f"out_features) = {limit} for Linear({base.in_features}, "
                              f"{base.out_features}), got r={r!r}")
+        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))):
+            raise TypeError(f"alpha must be a positive number, got {type(alpha).__name__} "
+                            f"{alpha!r}")
         alpha = float(r if alpha is None else alpha)
         if not math.isfinite(alpha) or alpha <= 0:
             raise ValueError(f"alpha must be a positive number, got {alpha!r}")
@@ -80,7 +83,17 @@ class LoRALinear(nn.Module):
         return f"r={self.r}, alpha={self.alpha:g}"
 
 
+def _check_model(model: object) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    return model
+
+
 def _select(model: nn.Module, targets: Iterable[str] | Callable[[str, nn.Module], bool]):
+    if targets is None or not (callable(targets) or isinstance(targets, (str, Iterable))):
+        raise TypeError("targets must be layer names (e.g. ['q', 'v']) or a function (name, "
+                        f"module) -> bool, got {type(targets).__name__}")
+    wrapped = [name for name, m in model.named_modules() if isinstance(m, LoRALinear)]
     linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
     if callable(targets):
         return [name for name, m in linears.items() if targets(name, m)]
@@ -88,6 +101,10 @@ def _select(model: nn.Module, targets: Iterable[str] | Callable[[str, nn.Module]
     chosen = [name for name in linears
               if any(name == t or name.endswith("." + t) for t in targets)]
     unmatched = [t for t in targets if not any(n == t or n.endswith("." + t) for n in chosen)]
+    again = [t for t in unmatched if any(n == t or n.endswith("." + t) for n in wrapped)]
+    if again:
+        raise ValueError(f"{again} already hold a LoRALinear: apply_lora was called twice on "
+                         f"this model; build the model again, or merge_lora(model) first")
     if unmatched:
         examples = ", ".join(list(linears)[:8]) or "none"
         raise ValueError(f"no nn.Linear layer named {unmatched} in {type(model).__name__}; "
@@ -103,10 +120,16 @@ def apply_lora(model: nn.Module, targets: Iterable[str] | Callable[[str, nn.Modu
     ...), or a function ``(name, module) -> bool``. Parameters whose name starts with one of
     ``train`` (e.g. a new classification ``"head"``) stay trainable. Returns the wrapped names.
     """
-    chosen = _select(model, targets)
+    chosen = _select(_check_model(model), targets)
     if not chosen:
         raise ValueError("the targets selected no nn.Linear layer; print(model) to see the names")
     train = [train] if isinstance(train, str) else list(train)
+    names = [name for name, _ in model.named_parameters()]
+    unknown = [t for t in train if not any(n == t or n.startswith(t + ".") for n in names)]
+    if unknown:
+        raise ValueError(f"train={unknown} names no parameter of {type(model).__name__} (they "
+                         f"would stay frozen); parameter names look like: "
+                         f"{', '.join(names[:6])}")
     for name, p in model.named_parameters():
         p.requires_grad_(any(name == t or name.startswith(t + ".") for t in train))
     for name in chosen:
@@ -118,7 +141,7 @@ def apply_lora(model: nn.Module, targets: Iterable[str] | Callable[[str, nn.Modu
 
 def merge_lora(model: nn.Module) -> nn.Module:
     """Replace every :class:`LoRALinear` in ``model`` by its merged ``nn.Linear``, in place."""
-    if isinstance(model, LoRALinear):  # nothing to replace it in: return the merged layer
+    if isinstance(_check_model(model), LoRALinear):  # nothing to replace it in: return it merged
         return model.merge()
     for name, m in list(model.named_modules()):
         if isinstance(m, LoRALinear):
@@ -129,5 +152,5 @@ def merge_lora(model: nn.Module) -> nn.Module:
 
 def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The LoRA A and B matrices of every :class:`LoRALinear` in ``model``."""
-    return [p for m in model.modules() if isinstance(m, LoRALinear)
+    return [p for m in _check_model(model).modules() if isinstance(m, LoRALinear)
             for p in (m.lora_A, m.lora_B)]

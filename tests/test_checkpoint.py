@@ -1,13 +1,27 @@
 """Checkpoints: atomic saves, weights_only loads, and clear errors for bad files."""
 
+import os
 import pickle
+import stat
+import subprocess
+import sys
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from course_utils.checkpoint import (CheckpointError, load_checkpoint, save_checkpoint,
                                      state_dict_mismatch)
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
 
 
 def small_model(hidden: int = 4) -> nn.Module:
@@ -76,14 +90,95 @@ def test_missing_file_names_the_file(tmp_path):
         load_checkpoint(tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
-def test_corrupt_file_names_the_file(tmp_path, damage):
+@pytest.mark.parametrize("damage, message", [
+    ("garbage", r"ckpt\.pt is not a file written by torch\.save .*check the path"),
+    ("truncated", r"ckpt\.pt is corrupt or truncated.*delete it and save again"),
+    ("empty", r"ckpt\.pt is empty \(0 bytes\).*delete it and save again")])
+def test_damaged_file_names_the_file(tmp_path, damage, message):
     path = save_checkpoint(tmp_path / "ckpt.pt", {"model": small_model().state_dict()})
     data = path.read_bytes()
     path.write_bytes({"garbage": b"not a checkpoint at all" * 10,
                       "truncated": data[: len(data) // 2], "empty": b""}[damage])
-    with pytest.raises(CheckpointError, match=r"ckpt\.pt is corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
+
+
+def test_a_flipped_byte_inside_a_tensor_is_found_by_the_crc(tmp_path):
+    path = save_checkpoint(tmp_path / "ckpt.pt", {"w": torch.arange(4096, dtype=torch.float32)})
+    data = bytearray(path.read_bytes())
+    start = data.index(torch.arange(4096, dtype=torch.float32)[100:104].numpy().tobytes())
+    data[start + 1] ^= 0xFF  # one byte of the tensor's storage record
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"corrupt: record '.*' fails its CRC check"):
+        load_checkpoint(path)
+
+
+def test_legacy_file_loads_and_cuda_without_gpu_is_not_called_corrupt(tmp_path):
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"w": torch.ones(2)}, legacy, _use_new_zipfile_serialization=False)
+    assert load_checkpoint(legacy)["w"].tolist() == [1.0, 1.0]
+    path = save_checkpoint(tmp_path / "ckpt.pt", {"w": torch.ones(2)})
+    if not torch.cuda.is_available():
+        with pytest.raises(CheckpointError, match="no CUDA GPU.*map_location='cpu'") as info:
+            load_checkpoint(path, map_location="cuda")
+        assert "delete" not in str(info.value) and "corrupt" not in str(info.value)
+
+
+@pytest.mark.parametrize("value, where, hint", [
+    (np.float64(0.5), r"numpy\.float64", r"float\(x\)"),
+    (np.ones(2), r"numpy\.ndarray", "torch.from_numpy"),
+    (Path("a"), r"pathlib\.\w*Path", r"str\(path\)"),
+    (Point(1, 2), r"test_checkpoint\.Point", r"dataclasses\.asdict")])
+def test_what_cannot_load_does_not_save(tmp_path, value, where, hint):
+    path = tmp_path / "ckpt.pt"
+    with pytest.raises(TypeError, match=rf"cannot save state\['metrics'\]\['acc'\]: a {where}"
+                                        rf".*{hint}"):
+        save_checkpoint(path, {"metrics": {"acc": value}})
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_what_saves_loads(tmp_path):
+    state = {"i": 1, "f": 0.5, "b": True, "n": None, "s": "x", "c": 1j, "bytes": b"x",
+             "t": (1, 2), "l": [1, [2]], "set": {3}, "od": OrderedDict(a=1), 3: "int key",
+             "size": torch.Size([2]), "dtype": torch.float16, "device": torch.device("cpu"),
+             "param": nn.Parameter(torch.ones(2))}
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "ckpt.pt", state))
+    assert loaded.keys() == state.keys()
+    assert {k: v for k, v in loaded.items() if k != "param"} == \
+        {k: v for k, v in state.items() if k != "param"}
+
+
+def test_load_error_keeps_torchs_explanation_without_ansi_codes(tmp_path):
+    path = tmp_path / "unsafe.pt"
+    torch.save({"payload": Sneaky()}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    text = str(info.value)
+    assert "\x1b" not in text and "PyTorch says: Weights only load failed" in text
+    assert "weights_only" in text.split("PyTorch says:")[1].split("\n", 1)[1]  # more than line 1
+
+
+def test_saves_honour_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "ckpt.pt", {"x": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_stale_temp_files_of_killed_saves_are_removed(tmp_path):
+    path = save_checkpoint(tmp_path / "ckpt.pt", {"x": 1})
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = [tmp_path / f".ckpt.pt.{dead}-0123abcd.tmp", tmp_path / ".ckpt.pt.x1y2z3.tmp"]
+    alive = tmp_path / f".ckpt.pt.{os.getppid()}-0123abcd.tmp"  # a save still running elsewhere
+    other = tmp_path / f".other.pt.{dead}-0123abcd.tmp"
+    for f in stale + [alive, other]:
+        f.write_bytes(b"half")
+    save_checkpoint(path, {"x": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt.pt", alive.name,
+                                                                 other.name])
 
 
 class Sneaky:

@@ -1,12 +1,17 @@
 import importlib.metadata as metadata
+import socket
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 
 from course_utils import doctor
+from course_utils.checkpoint import save_checkpoint
 
 
 def test_python_version_check():
@@ -62,9 +67,41 @@ def test_unwritable_cache_is_a_failure(tmp_path, monkeypatch):
 
 def test_writable_cache_lists_models(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    (tmp_path / "model.pt").write_bytes(b"")
+    save_checkpoint(tmp_path / "model.pt", {"model": {"w": torch.ones(3)}})
     check = doctor.check_cache()
     assert check.status == "OK" and "model.pt" in check.detail
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "flipped byte"])
+def test_damaged_cached_model_is_a_failure(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    path = save_checkpoint(tmp_path / "model.pt", {"model": {"w": torch.arange(1000.0)}})
+    data = bytearray(path.read_bytes())
+    if damage == "flipped byte":
+        data[data.index(torch.arange(1000.0)[500:502].numpy().tobytes())] ^= 1
+    path.write_bytes({"empty": b"", "truncated": bytes(data[:len(data) // 2]),
+                      "flipped byte": bytes(data)}[damage])
+    check = doctor.check_cache()
+    assert check.status == "FAIL" and "model.pt" in check.detail and "Delete" in check.detail
+
+
+def test_network_probe_is_bounded_when_dns_hangs(monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr(doctor.socket, "getaddrinfo", lambda *a, **k: release.wait(30))
+    start = time.perf_counter()
+    check = doctor.check_network(timeout=0.3)
+    release.set()
+    assert time.perf_counter() - start < 2
+    assert check.status == "WARN" and "DNS lookup" in check.detail
+
+
+def test_network_probe_reports_a_failed_lookup(monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(doctor.socket, "getaddrinfo", no_dns)
+    check = doctor.check_network(timeout=0.3)
+    assert check.status == "WARN" and "Name or service not known" in check.detail
 
 
 def test_floors_come_from_the_installed_package_and_match_pyproject():

@@ -113,6 +113,21 @@ def test_bad_inputs_get_clear_errors(logits, targets, kwargs, message):
         cross_entropy(logits, targets, **kwargs)
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: softmax(torch.randn(2, 3), dim=5), IndexError,
+     r"dim=5 is out of range for a 2-D tensor .*valid: -2 to 1"),
+    (lambda: log_softmax(torch.randn(2, 3), dim=-3), IndexError, "out of range"),
+    (lambda: softmax(torch.randn(2, 3), dim=1.0), TypeError, "dim must be an int"),
+    (lambda: cross_entropy(torch.randn(4, 3), torch.tensor([0.0, 1.0, 2.0, 0.0])), TypeError,
+     r"look like class indices but are torch.float32.*targets.long\(\)"),
+    (lambda: cross_entropy(torch.randn(4, 3), torch.tensor([True, False, True, True])),
+     TypeError, "must be integers, got torch.bool"),
+])
+def test_raw_errors_become_clear(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
 def test_integer_logits_are_refused():
     with pytest.raises(TypeError, match="floating-point"):
         softmax(torch.tensor([1, 2, 3]))

@@ -115,7 +115,12 @@ def test_closure_is_evaluated():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(lr=-0.1), "lr must be a number >= 0"),
+    (dict(lr=-0.1), "lr must be a finite number >= 0, got -0.1 .a negative lr climbs"),
+    (dict(lr=float("nan")), "lr must be a finite number"),
+    (dict(lr=float("inf")), "lr must be a finite number"),
+    (dict(lr=0.1, momentum=float("nan")), "momentum must be a finite number"),
+    (dict(lr=0.1, weight_decay=float("inf")), "weight_decay must be a finite number"),
+    (dict(lr=0.1, dampening=float("nan")), "dampening must be a finite number"),
     (dict(lr=0.1, momentum=-0.5), "momentum must be"),
     (dict(lr=0.1, weight_decay=-1), "weight_decay must be"),
     (dict(lr=0.1, dampening=2.0), "dampening must be in"),
@@ -130,3 +135,26 @@ def test_bad_options_are_refused(kwargs, message):
 def test_bad_group_option_is_refused():
     with pytest.raises(ValueError, match="lr must be"):
         SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": -1.0}], lr=0.1)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": float("nan")}], lr=0.1)
+    with pytest.raises(TypeError, match="lr must be a number, got str"):
+        SGD([torch.zeros(1, requires_grad=True)], lr="0.1")
+
+
+@pytest.mark.parametrize("params, error, message", [
+    ([], ValueError, r"empty parameter list: pass model.parameters\(\)"),
+    (torch.nn.Linear(2, 2), TypeError, r"got a model \(Linear\); pass its parameters"),
+    (torch.zeros(2, requires_grad=True), TypeError, "a single tensor; pass a list"),
+    (3, TypeError, "needs an iterable of tensors"),
+])
+def test_bad_params_are_refused(params, error, message):
+    with pytest.raises(error, match=message):
+        SGD(params, lr=0.1)
+
+
+def test_a_consumed_generator_is_explained():
+    model = torch.nn.Linear(2, 2)
+    params = model.parameters()
+    list(params)
+    with pytest.raises(ValueError, match="consumed already"):
+        SGD(params, lr=0.1)

@@ -268,7 +268,7 @@ def test_plot_history_draws_what_fit_returns():
 def test_accuracy_with_spatial_outputs_of_different_sizes(monkeypatch, flush_numel):
     from course_utils import training
 
-    monkeypatch.setattr(training._Sums, "FLUSH_NUMEL", flush_numel)
+    monkeypatch.setattr(training._Meter, "FLUSH_NUMEL", flush_numel)
     g = torch.Generator().manual_seed(0)
     batches = [(torch.randn(2, 3, h, h, generator=g), torch.randint(0, 3, (2, h, h), generator=g))
                for h in (4, 5, 4)]  # e.g. segmentation maps: logits (B, C, H, W), labels (B, H, W)
@@ -279,3 +279,73 @@ def test_accuracy_with_spatial_outputs_of_different_sizes(monkeypatch, flush_num
     stats = evaluate(nn.Identity(), probs, nn.CrossEntropyLoss())
     correct = sum((z.argmax(1) == p.argmax(1)).sum().item() for z, p in probs)
     assert stats["acc"] == correct / sum(p[:, 0].numel() for _, p in probs)
+
+
+def test_optimizer_over_another_model_is_refused():
+    model, _, _, loader, _ = setup()
+    stale = torch.optim.SGD(nn.Linear(2, 3).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="updates none of this model's parameters"):
+        fit(model, loader, nn.CrossEntropyLoss(), stale, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="updates none of this model's parameters"):
+        train_one_epoch(model, loader, nn.CrossEntropyLoss(), stale, progress=False)
+
+
+@pytest.mark.parametrize("poison, value", [("lr", "inf"), ("inputs", "nan")])
+def test_non_finite_loss_stops_with_epoch_and_step(poison, value):
+    model, optimizer, _, loader, _ = setup(dropout=0.0)
+    if poison == "lr":
+        optimizer.param_groups[0]["lr"] = 1e30  # diverges: the loss overflows to inf/nan
+        match = r"the loss became (nan|inf) at epoch 1, step \d+.*learning rate too high"
+    else:
+        x, y = loader.dataset.tensors
+        x = x.clone()
+        x[100] = float(value)  # sample 100 is in batch 4 of the unshuffled loader
+        loader = DataLoader(TensorDataset(x, y), batch_size=32)
+        match = r"the loss became nan at epoch 1, step 4 .*bad data"
+    with pytest.raises(FloatingPointError, match=match):
+        fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=2, progress=False)
+
+
+def test_raw_errors_of_a_setup_become_clear():
+    model, optimizer, _, loader, _ = setup()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU here.*get_device"):
+            fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=1, device="cuda",
+                progress=False)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    with pytest.raises(TypeError, match="ReduceLROnPlateau needs a metric"):
+        fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=1, scheduler=plateau,
+            progress=False)
+    x, y = loader.dataset.tensors
+    wrong = DataLoader(TensorDataset(x, y + 1), batch_size=32)  # labels 1..3 for 3 outputs
+    with pytest.raises(ValueError, match=r"class index \[3\] but the model outputs 3 classes"):
+        train_one_epoch(model, wrong, nn.CrossEntropyLoss(), optimizer, progress=False)
+
+
+def test_resume_refuses_a_different_setup_naming_both_values(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    model, optimizer, scheduler, loader, _ = setup()
+    fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=4, scheduler=scheduler,
+        checkpoint_path=path, progress=False)
+
+    def resume(epochs=4, lr=0.2, n=240):
+        m, o, _, l, _ = setup()
+        for group in o.param_groups:
+            group["lr"] = lr
+        s = torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.7)
+        x, y = (torch.cat([t, t]) for t in l.dataset.tensors)
+        l = DataLoader(TensorDataset(x[:n], y[:n]), batch_size=32, shuffle=True,
+                       generator=torch.Generator().manual_seed(2))
+        return fit(m, l, nn.CrossEntropyLoss(), o, epochs=epochs, scheduler=s,
+                   checkpoint_path=path, resume=True, progress=False)
+
+    with pytest.raises(CheckpointError, match="holds 4 finished epochs, but epochs=2"):
+        resume(epochs=2)
+    with pytest.raises(CheckpointError, match="trained with lr=0.2 .*this optimizer has lr=0.05"):
+        resume(lr=0.05)
+    with pytest.raises(CheckpointError, match="steps_per_epoch=8, but this train_loader has "
+                                              "steps_per_epoch=4"):
+        resume(n=120)
+    with pytest.raises(CheckpointError, match="dataset_size=240, but .* dataset_size=250"):
+        resume(n=250)  # still 8 batches of 32
+    assert len(resume(epochs=4)) == 4  # the same setup still resumes
