@@ -30,16 +30,16 @@ def test_same_corpus_in_a_fresh_interpreter(docs):
 
 
 def test_task_split_is_disjoint_balanced_and_nested(docs):
-    split = task_split(docs, train_per_class=20, val_per_class=10, test_per_class=20)
+    split = task_split(docs, train_per_class=20, val_per_class=8, test_per_class=20)
     texts = {k: {t for t, _ in v} for k, v in split.items()}
     assert not texts["train"] & texts["test"] and not texts["val"] & texts["test"]
     assert not texts["train"] & texts["val"]
-    for name, n in (("train", 20), ("val", 10), ("test", 20)):
+    for name, n in (("train", 20), ("val", 8), ("test", 20)):
         labels = [y for _, y in split[name]]
         assert all(labels.count(c) == n for c in range(len(TASK_PACKAGES)))
     first = split["train"][:10 * len(TASK_PACKAGES)]  # a prefix holds 10 of every class
     assert sorted(y for _, y in first) == sorted(list(range(10)) * 10)
-    smaller = task_split(docs, train_per_class=10, val_per_class=10, test_per_class=20)
+    smaller = task_split(docs, train_per_class=10, val_per_class=8, test_per_class=20)
     assert smaller["test"] == split["test"] and smaller["train"] == first
 
 
