@@ -1,0 +1,54 @@
+"""Next-token pretraining: windows, loss near ln V at the start, falling, cached by config."""
+
+import math
+
+import pytest
+import torch
+
+from course_utils.gpt import GPTConfig
+from course_utils.lm_pretrain import (LMPretrainConfig, get_batch, lm_checkpoint_path,
+                                      pretrain_lm)
+
+TINY = LMPretrainConfig(model=GPTConfig(vocab_size=64, context_length=8, d_model=16,
+                                        n_layers=1, n_heads=2),
+                        steps=60, batch_size=8, lr=1e-2, warmup_steps=5, eval_every=20)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _tokens(n=4000):  # a learnable stream: a repeating pattern of 16 tokens
+    return torch.arange(n) % 16
+
+
+def test_windows_are_shifted_by_one():
+    x, y = get_batch(torch.arange(100), 4, 8, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 8) and torch.equal(x[:, 1:], y[:, :-1])
+    assert torch.equal(y, x + 1)
+    with pytest.raises(ValueError, match="window"):
+        get_batch(torch.arange(5), 1, 8, torch.Generator())
+
+
+def test_loss_starts_near_ln_v_falls_and_is_cached(cache):
+    model, info = pretrain_lm(_tokens(), _tokens(500), TINY, progress=False)
+    first, last = info["history"][0], info["history"][-1]
+    assert abs(first["val_loss"] - math.log(64)) < 0.1
+    assert last["val_loss"] < 0.5 * math.log(64) and not info["from_cache"]
+    assert lm_checkpoint_path().exists()
+    again, info2 = pretrain_lm(_tokens(), _tokens(500), TINY, progress=False)
+    assert info2["from_cache"] and info2["history"] == info["history"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                  again.state_dict().values()))
+    other = torch.roll(_tokens(), 3)
+    _, info3 = pretrain_lm(other, _tokens(500), TINY, progress=False)
+    assert not info3["from_cache"]  # other tokens: retrained
+
+
+def test_damaged_cache_retrains(cache, capsys):
+    pretrain_lm(_tokens(), _tokens(500), TINY, progress=False)
+    lm_checkpoint_path().write_bytes(b"not a checkpoint")
+    _, info = pretrain_lm(_tokens(), _tokens(500), TINY, progress=True)
+    assert not info["from_cache"] and "unusable" in capsys.readouterr().out
