@@ -4,8 +4,6 @@ README.zh-CN.md is the vocabulary the Chinese notebooks use."""
 
 from __future__ import annotations
 
-import re
-
 import nbformat
 import pytest
 
