@@ -4,7 +4,8 @@ The first of these that says something wins:
 
 1. an explicit argument (``language("zh")``) or :func:`set_language` in this process;
 2. the environment variable ``COURSE_LANG`` (``zh``, ``zh_CN.UTF-8``, ``en`` ...);
-3. the notebook's location: a notebook under a ``zh`` folder (``notebooks/zh/...``) is Chinese.
+3. the notebook's location: a notebook under a ``zh`` folder (``notebooks/zh/...``) is Chinese,
+   one in ``notebooks/`` itself English.
    Jupyter, nbval and the course's executor start the kernel in the notebook's folder, and
    JupyterLab passes the notebook's path in ``JPY_SESSION_NAME``; the Chinese notebooks' code
    is the English code, so the folder is how they say "Chinese";
@@ -47,6 +48,8 @@ def _from_notebook_path(environ: Mapping[str, str], cwd: Path) -> str | None:
         return "zh" if "zh" in Path(session).parent.parts else "en"
     if cwd.name == "zh" and cwd.parent.name == "notebooks":
         return "zh"
+    if cwd.name == "notebooks":  # an English notebook speaks English, whatever the locale
+        return "en"
     return None
 
 

@@ -38,9 +38,11 @@ def test_order_argument_then_setting_then_env_then_notebook_folder_then_locale(t
     zh_dir = tmp_path / "notebooks" / "zh"
     zh_dir.mkdir(parents=True)
     en_dir = tmp_path / "notebooks"
-    assert i18n.language(environ={}, cwd=en_dir) == "en"
-    assert i18n.language(environ={"LANG": "zh_CN.UTF-8"}, cwd=en_dir) == "zh"      # locale
-    assert i18n.language(environ={"LANG": "zh_CN.UTF-8", "LC_ALL": "C"}, cwd=en_dir) == "en"
+    elsewhere = tmp_path
+    assert i18n.language(environ={}, cwd=elsewhere) == "en"
+    assert i18n.language(environ={"LANG": "zh_CN.UTF-8"}, cwd=elsewhere) == "zh"   # locale
+    assert i18n.language(environ={"LANG": "zh_CN.UTF-8", "LC_ALL": "C"}, cwd=elsewhere) == "en"
+    assert i18n.language(environ={"LANG": "zh_CN.UTF-8"}, cwd=en_dir) == "en"      # English notebook
     assert i18n.language(environ={"LANG": "en_US.UTF-8"}, cwd=zh_dir) == "zh"      # folder beats locale
     assert i18n.language(environ={"JPY_SESSION_NAME": str(zh_dir / "00_setup.ipynb")}, cwd=en_dir) == "zh"
     assert i18n.language(environ={"JPY_SESSION_NAME": str(en_dir / "00_setup.ipynb")}, cwd=zh_dir) == "en"
