@@ -4,6 +4,8 @@ README.zh-CN.md is the vocabulary the Chinese notebooks use."""
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 
@@ -124,3 +126,32 @@ def test_each_glossary_term_is_the_one_the_chinese_notebooks_use():
     avoided = [f"{a} (use {zh})" for zh, _, avoid in glossary() for a in avoid if a in text]
     assert not missing, f"glossary terms no Chinese notebook uses: {missing}"
     assert not avoided, f"the Chinese text uses a form the glossary avoids: {avoided}"
+
+
+def prose_cells() -> list[tuple[str, str]]:
+    """(where, text) of the Chinese notebooks' Markdown in course order, without the lines that
+    are tables, headings, quotes or display math (a term's first use is in running text)."""
+    cells = []
+    for path in ZH_PATHS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "markdown":
+                lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("|", "#", ">", "$$"))]
+                cells.append((f"zh/{path.name} cell {i}", "\n".join(lines)))
+    return cells
+
+
+def test_each_glossary_term_gives_its_english_in_parentheses_at_first_use():
+    terms = glossary()
+    late = []
+    for zh, en, _ in terms:
+        longer = [z for z, _, _ in terms if z != zh and zh in z]   # 学习率 inside 学习率调度
+        names = [en.split(" (")[0].split()[0].lower()] + re.findall(r"\((\w+)\)", en.lower())
+        for where, text in prose_cells():
+            hits = [m.start() for m in re.finditer(re.escape(zh), text)
+                    if not any(text[m.start() - z.find(zh):m.start() - z.find(zh) + len(z)] == z for z in longer)]
+            if hits:
+                after = text[hits[0]:hits[0] + 80].lower()
+                if not any(re.search(r"[（(，,][^（(]*" + re.escape(name), after) for name in names):
+                    late.append(f"{zh} ({en}): first used in {where} without its English: {after[:40]!r}")
+                break
+    assert not late, "\n".join(late)
