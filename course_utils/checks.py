@@ -37,7 +37,7 @@ def _call(fn: Callable, case: str, *args: Any) -> Any:
 def _same(got: Any, expected: torch.Tensor, case: str, atol: float = 1e-5, rtol: float = 1e-5) -> None:
     """Shape, finiteness, then values of ``got`` against ``expected``."""
     if not torch.is_tensor(got):
-        raise _Mismatch(MESSAGES["type"].format(case=case, got=type(got).__name__, expected="a tensor"))
+        raise _Mismatch(MESSAGES["type"].format(case=case, got=type(got).__name__, expected=MESSAGES["a_tensor"]))
     if got.shape != expected.shape:
         raise _Mismatch(MESSAGES["shape"].format(case=case, got=tuple(got.shape),
                                                  expected=tuple(expected.shape)))
@@ -83,7 +83,7 @@ def check_log_softmax(log_softmax: Callable[[torch.Tensor], torch.Tensor]) -> Ve
             diff = (ours.grad - theirs.grad).abs().max().item()
             if not diff <= 1e-5:
                 raise _Mismatch(MESSAGES["grad"].format(case=case, diff=diff))
-        return MESSAGES["ok"].format(reference="torch.log_softmax", n=len(cases), extra=", gradients too")
+        return MESSAGES["ok"].format(reference="torch.log_softmax", n=len(cases), extra=MESSAGES["extra_grad"])
 
     return _run(checker)
 
@@ -102,7 +102,7 @@ def check_conv2d_parameters(count: Callable[..., int]) -> Verdict:
                 expected = sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias).parameters())
             if got != expected:
                 raise _Mismatch(MESSAGES["count"].format(case=case, got=got, expected=expected))
-        return MESSAGES["ok"].format(reference="PyTorch's numel()", n=len(cases), extra="")
+        return MESSAGES["ok"].format(reference=MESSAGES["numel"], n=len(cases), extra="")
 
     return _run(checker)
 
@@ -132,7 +132,7 @@ def check_sgd_momentum(step: Callable) -> Verdict:
             _same(out[1], expected_buf, case + ", the buffer" + (" (at step 1 it is the gradient)" if i == 1 else ""))
             _same(out[0], reference.detach(), case + ", the parameter")
             param, buf = out[0].detach(), out[1].detach()
-        return MESSAGES["ok"].format(reference="torch.optim.SGD", n=len(grads), extra=" (steps)")
+        return MESSAGES["ok"].format(reference="torch.optim.SGD", n=len(grads), extra=MESSAGES["extra_steps"])
 
     return _run(checker)
 

@@ -11,6 +11,10 @@ The same exercise works two ways:
 :mod:`course_utils.answer_key`, so the notebook's visible code does not give them away.
 ``Exercise(question, answer=..., hint=..., solution=...)`` (all visible) still works.
 
+Every sentence the learner reads is in :data:`MESSAGES` (``MESSAGES_EN`` and ``MESSAGES_ZH``, same
+keys), in the language :mod:`course_utils.i18n` chooses; with ``key=``, the answer key's Chinese
+question, hint and solution are shown when that language is Chinese.
+
 Questions, hints and solutions are trusted HTML written by the course (``<code>``, ``<i>``)
 and may hold LaTeX (``$2^{10}$``); what a learner types is always escaped before it is shown.
 """
@@ -23,12 +27,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping
 
-from course_utils import answer_key
+from course_utils import answer_key, i18n
 
-#: Every sentence the learner reads, in one table (a second language would be a second table).
-MESSAGES = {
+#: Every sentence the learner reads, English table (the Chinese one, with the same keys, follows).
+MESSAGES_EN = {
     "correct": "Correct: {value}.",
     "wrong": "{value} is not right yet.",
     "hint": " Hint: {hint}",
@@ -54,7 +58,89 @@ MESSAGES = {
                     "BatchNorm ignore train() (override its train method, or replace the layer).",
     "frozen_outputs": " in train() mode (expected the eval() outputs: frozen BatchNorm normalises with its "
                       "running statistics)",
+    "extra_grad": ", gradients too",
+    "extra_steps": " (steps)",
+    "numel": "PyTorch's numel()",
+    "a_tensor": "a tensor",
+    # widget labels
+    "exercise": "Exercise.",
+    "answer_label": "Answer:",
+    "check": "Check",
+    "check_tip": "Check your answer",
+    "hint_button": "Hint",
+    "hint_tip": "Show a hint",
+    "no_hint": "No hint for this one",
+    "show_solution": "Show solution",
+    "hide_solution": "Hide solution",
+    "solution_tip": "Show the solution",
+    "no_solution": "No solution given",
+    "hint_label": "Hint",
+    "solution_label": "Solution",
+    "fallback_title": "Exercise:",
 }
+
+MESSAGES_ZH = {
+    "correct": "正确：{value}。",
+    "wrong": "{value} 还不对。",
+    "hint": "提示：{hint}",
+    "empty": "请先输入答案。",
+    "waiting": "等待你的答案：在上面的输入框中输入，或在本单元格中赋值。",
+    "unreadable": "无法检查 {value}：{error}",
+    "placeholder": "输入答案，然后按“检查”或回车",
+    "fallback": "（交互练习：在 JupyterLab 或 Colab 中运行本笔记本即可在此作答）",
+    "todo": "尚未实现：把 `raise NotImplementedError` 换成你的代码，然后重新运行本单元格。",
+    "error": "你的函数在{case}上抛出了 {error}。",
+    "type": "在{case}上返回了 {got}，应当返回 {expected}。",
+    "shape": "{case}的形状不对：得到 {got}，应为 {expected}。",
+    "value": "{case}的数值不对：与 PyTorch 的最大差异为 {diff:.3g}（{where}）。",
+    "finite": "{case}出现了非有限值（inf 或 nan）：{where}。",
+    "grad": "数值一致，但{case}的梯度不一致：最大差异 {diff:.3g}。"
+            "是否用了 .item()、.detach()、NumPy 或原地操作？",
+    "ok": "正确：在 {n} 个用例上与 {reference} 相等{extra}。",
+    "count": "{case}的参数量不对：得到 {got!r}，应为 {expected:,}（PyTorch 的 numel()）。",
+    "frozen_grad": "冻结之后仍有 {n} 个参数需要梯度，例如 {name!r}：请使用 requires_grad_(False)。",
+    "frozen_stats": "冻结并调用 model.train() 之后，一次前向传播改变了批量规范化的缓冲区 {name!r}："
+                    "train() 模式会更新统计量，而之后的 model.train() 会撤销 bn.eval()；"
+                    "请让批量规范化层忽略 train()（重写它的 train 方法，或替换该层）。",
+    "frozen_outputs": "（train() 模式下；应得到 eval() 模式的输出：冻结的批量规范化用其滑动统计量做规范化）",
+    "extra_grad": "，梯度也一致",
+    "extra_steps": "（步）",
+    "numel": "PyTorch 的 numel()",
+    "a_tensor": "一个张量",
+    "exercise": "练习。",
+    "answer_label": "答案：",
+    "check": "检查",
+    "check_tip": "检查你的答案",
+    "hint_button": "提示",
+    "hint_tip": "显示提示",
+    "no_hint": "本题没有提示",
+    "show_solution": "显示解答",
+    "hide_solution": "隐藏解答",
+    "solution_tip": "显示解答",
+    "no_solution": "本题没有解答",
+    "hint_label": "提示",
+    "solution_label": "解答",
+    "fallback_title": "练习：",
+}
+
+
+class _Messages(Mapping):
+    """``MESSAGES[key]``: the sentence in the language :mod:`course_utils.i18n` chooses now."""
+
+    tables = {"en": MESSAGES_EN, "zh": MESSAGES_ZH}
+
+    def __getitem__(self, key: str) -> str:
+        return self.tables[i18n.language()][key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MESSAGES_EN)
+
+    def __len__(self) -> int:
+        return len(MESSAGES_EN)
+
+
+#: Every sentence the learner reads, looked up in the current language.
+MESSAGES = _Messages()
 ICONS = {"correct": "✅ ", "wrong": "❌ ", "waiting": "⏳ "}
 
 
@@ -131,6 +217,9 @@ class Exercise:
             entry = answer_key.entry(key)
             answer, rel_tol = entry["answer"], entry.get("rel_tol", rel_tol)
             hint, solution = hint or entry.get("hint", ""), entry.get("solution", "")
+            self._zh = entry.get("zh", {})
+        else:
+            self._zh = {}
         if (answer is None) == (check is None):
             raise ValueError("give exactly one of `answer=` (the expected value) or `check=` "
                              "(a function answer -> bool), or `key=` (an id in the answer key)")
@@ -138,8 +227,19 @@ class Exercise:
             raise TypeError(f"`check=` must be a function answer -> bool, got {type(check).__name__}")
         if rel_tol < 0:
             raise ValueError(f"rel_tol must be >= 0, got {rel_tol}")
-        self.question, self.key, self.answer, self._check = question, key, answer, check
-        self.rel_tol, self.hint, self.solution = rel_tol, hint, solution
+        self.key, self.answer, self._check, self.rel_tol = key, answer, check, rel_tol
+        self._en = {"question": question, "hint": hint, "solution": solution}
+
+    def _text(self, part: str) -> str:
+        """Question, hint or solution in the current language (the answer key's Chinese text
+        when the course speaks Chinese and the key has it, else the English one)."""
+        if i18n.language() == "zh" and self._zh.get(part):
+            return self._zh[part]
+        return self._en[part]
+
+    question = property(lambda self: self._text("question"))
+    hint = property(lambda self: self._text("hint"))
+    solution = property(lambda self: self._text("solution"))
 
     def __repr__(self) -> str:
         return f"Exercise({plain_text(self.question)!r})"
@@ -184,15 +284,15 @@ class Exercise:
         """
         import ipywidgets as w
 
-        question = w.HTMLMath(f"<b>Exercise.</b> {self.question}")
+        question = w.HTMLMath(f"<b>{MESSAGES['exercise']}</b> {self.question}")
         box = w.Text(placeholder=MESSAGES["placeholder"],
-                     description="Answer:", layout=w.Layout(width="24em"))
-        check = w.Button(description="Check", button_style="primary", icon="check",
-                         tooltip="Check your answer")
-        hint = w.Button(description="Hint", disabled=not self.hint,
-                        tooltip="Show a hint" if self.hint else "No hint for this one")
-        reveal = w.Button(description="Show solution", disabled=not self.solution,
-                          tooltip="Show the solution" if self.solution else "No solution given")
+                     description=MESSAGES["answer_label"], layout=w.Layout(width="24em"))
+        check = w.Button(description=MESSAGES["check"], button_style="primary", icon="check",
+                         tooltip=MESSAGES["check_tip"])
+        hint = w.Button(description=MESSAGES["hint_button"], disabled=not self.hint,
+                        tooltip=MESSAGES["hint_tip"] if self.hint else MESSAGES["no_hint"])
+        reveal = w.Button(description=MESSAGES["show_solution"], disabled=not self.solution,
+                          tooltip=MESSAGES["solution_tip"] if self.solution else MESSAGES["no_solution"])
         verdict = w.HTML("")
         extra = w.HTMLMath("")
         shown = {"value": ""}  # which of hint/solution `extra` shows now: clicking again hides it
@@ -210,13 +310,13 @@ class Exercise:
             show = shown["value"] != kind
             shown["value"] = kind if show else ""
             extra.value = f"<i>{label}:</i> {text}" if show else ""
-            reveal.description = "Hide solution" if shown["value"] == "solution" else "Show solution"
+            reveal.description = MESSAGES["hide_solution" if shown["value"] == "solution" else "show_solution"]
 
         check.on_click(on_check)
         # Enter in the box sends a "submit" message (Text.on_submit is deprecated and would warn).
         box.on_msg(lambda _, content, __: on_check() if content.get("event") == "submit" else None)
-        hint.on_click(lambda _: toggle("hint", "Hint", self.hint))
-        reveal.on_click(lambda _: toggle("solution", "Solution", self.solution))
+        hint.on_click(lambda _: toggle("hint", MESSAGES["hint_label"], self.hint))
+        reveal.on_click(lambda _: toggle("solution", MESSAGES["solution_label"], self.solution))
         for part, css in ((box, "answer"), (check, "check"), (verdict, "verdict"),
                           (hint, "hint"), (reveal, "reveal"), (extra, "extra")):
             part.add_class(f"course-exercise-{css}")
@@ -241,7 +341,7 @@ def _exercise_box():
             self._question_text = plain_text(question)
 
         def __repr__(self) -> str:
-            return (f"Exercise: {self._question_text}\n"
+            return (f"{MESSAGES['fallback_title']} {self._question_text}\n"
                     + MESSAGES["fallback"])
 
         def _repr_mimebundle_(self, **kwargs):

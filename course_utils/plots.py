@@ -301,3 +301,28 @@ def plot_memory_breakdown(rows: Iterable[dict], *, label: str = "name",
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+#: CJK fonts tried in order: Noto Sans CJK (Debian's fonts-noto-cjk, Google's download), then the
+#: fonts macOS and Windows ship with, then WenQuanYi (older Linux).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB",
+             "Microsoft YaHei", "SimHei", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "Noto Sans CJK JP")
+
+
+def use_cjk_font() -> str | None:
+    """Put the first installed font of :data:`CJK_FONTS` in front of matplotlib's sans-serif list,
+    so that Chinese figure labels render (not as empty boxes); return its name, or None when no
+    CJK font is installed (then labels should stay in English: ``i18n.figure_text`` does that).
+    """
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    found = next((name for name in CJK_FONTS if name in installed), None)
+    if found is not None:
+        families = [name for name in mpl.rcParams["font.sans-serif"] if name != found]
+        mpl.rcParams["font.sans-serif"] = [found, *families]
+        mpl.rcParams["font.family"] = "sans-serif"
+        mpl.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212 (minus)
+    return found

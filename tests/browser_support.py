@@ -470,11 +470,11 @@ def _try_exercise(page, root, ex: ExerciseCell) -> list[str]:
             answer.fill(ex.answer)
             answer.press("Enter")
             expect(verdict).to_contain_text("✅", timeout=15_000)
-        for button, word in (("hint", "Hint"), ("reveal", "Solution")):
+        for button, word in (("hint", "Hint|提示"), ("reveal", "Solution|解答")):  # English or Chinese
             button = root.locator(f"button.course-exercise-{button}")
             if button.is_enabled():
                 button.click()
-                expect(extra).to_contain_text(word, timeout=15_000)
+                expect(extra).to_contain_text(re.compile(word), timeout=15_000)
     except (AssertionError, Error) as exc:
         first = str(exc).strip().splitlines()[0][:300]
         return [f"{where}: the exercise did not respond as a learner expects: {first}"]
@@ -559,7 +559,9 @@ def run_notebook(context, server: LabServer, notebook: str, source: nbformat.Not
     ``source`` is the notebook as stored (what to expect); ``blocked`` the list
     :func:`launch_chromium` fills (this notebook's share goes into the report).
     """
-    stem, blocked = Path(notebook).stem, blocked if blocked is not None else []
+    # artifacts of notebooks/zh/NN_x.ipynb are named zh-NN_x.* (beside the English NN_x.*)
+    stem = "-".join(Path(notebook).parts[1:-1] + (Path(notebook).stem,))
+    blocked = blocked if blocked is not None else []
     first_blocked, shots = len(blocked), []
     report, expect = NotebookReport(notebook), expectations(source)
     artifacts.mkdir(parents=True, exist_ok=True)

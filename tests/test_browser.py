@@ -32,7 +32,7 @@ import tests.browser_support as support
 from tests.browser_support import LabServer, expectations, launch_chromium, run_notebook
 from tools.nbenv import NOTEBOOKS, ROOT
 
-NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 TIMEOUT = float(os.environ.get("COURSE_BROWSER_TIMEOUT", "900"))
 
@@ -110,10 +110,10 @@ def run(lab, browser, relative: str, source: nbformat.NotebookNode, timeout: flo
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.name for p in NOTEBOOK_PATHS])
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.relative_to(NOTEBOOKS).as_posix() for p in NOTEBOOK_PATHS])
 def test_notebook_runs_in_jupyterlab(path, lab, browser):
     source = nbformat.read(path, as_version=4)
-    report = run(lab, browser, f"notebooks/{path.name}", source)
+    report = run(lab, browser, f"notebooks/{path.relative_to(NOTEBOOKS).as_posix()}", source)
     assert not report.problems, report.describe()
     expected = expectations(source)
     assert report.exercises_checked == len(expected.exercises), report.describe()

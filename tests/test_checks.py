@@ -9,9 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import checks
+from course_utils import checks, i18n
 from course_utils.finetune import freeze as course_freeze
 from course_utils.peft import LoRALinear
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests read the English messages (tests/test_i18n.py covers the Chinese ones)."""
+    i18n.set_language("en")
+    yield
+    i18n.set_language(None)
 
 
 def stub(*args):

@@ -13,9 +13,17 @@ import math
 import torch
 from torch import nn
 
-from course_utils import answer_key
+from course_utils import answer_key, i18n
 from course_utils.exercises import Exercise, Verdict, parse_answer, plain_text
 from course_utils.params import expected_parameters
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests read the English messages (tests/test_i18n.py covers the Chinese ones)."""
+    i18n.set_language("en")
+    yield
+    i18n.set_language(None)
 
 
 # ---- parsing what a learner types ---------------------------------------------------------

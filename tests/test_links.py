@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from tools.nbenv import NOTEBOOKS, ROOT
-from tools.sync_notebooks import BADGE_RE, badge, colab_url, course_config
+from tools.sync_notebooks import BADGE_RE, all_notebooks, badge, colab_url, course_config, notebook_id
 
 FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[^\n]*$", re.M | re.S)
 CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
@@ -57,7 +57,7 @@ def slug(text: str) -> str:
 
 def documents() -> list[Path]:
     """The notebooks and the Markdown files a learner or maintainer reads (not hidden or built ones)."""
-    docs = sorted(NOTEBOOKS.glob("*.ipynb"))
+    docs = all_notebooks()  # English, then the Chinese twins in notebooks/zh/
     for path in sorted(ROOT.glob("*.md")) + sorted(ROOT.glob("*/*.md")):
         parts = path.relative_to(ROOT).parts
         if not any(p.startswith(".") or p in SKIP_DIRS or p.endswith(".egg-info") for p in parts):
@@ -70,7 +70,7 @@ def markdown_parts(path: Path) -> list[tuple[str, str, dict]]:
     if path.suffix != ".ipynb":
         return [(path.name, path.read_text(encoding="utf-8"), {})]
     nb = nbformat.read(path, as_version=4)
-    return [(f"{path.name} cell {i}", c.source, c.get("attachments", {}))
+    return [(f"{notebook_id(path)} cell {i}", c.source, c.get("attachments", {}))
             for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
 
 
@@ -104,7 +104,7 @@ def remote_problem(target: str, config: dict) -> str | None:
     colab = "https://colab.research.google.com/github/"
     github = "https://github.com/"
     if target.startswith(colab):
-        name = target.rsplit("/", 1)[-1]
+        name = target.split("/notebooks/", 1)[-1]  # '00_setup.ipynb' or 'zh/00_setup.ipynb'
         if target != colab_url(name, config):
             return f"{target!r} is not {colab_url(name, config)!r} ([tool.course] in pyproject.toml)"
         if not (NOTEBOOKS / name).is_file():
@@ -144,10 +144,10 @@ def test_colab_badges_point_to_this_repository(doc):
     config, wrong = course_config(), []
     for where, markdown, _ in markdown_parts(doc):
         for found in BADGE_RE.findall(markdown):
-            name = found.rsplit("/", 1)[-1].rstrip(")")
+            name = found.split("/notebooks/", 1)[-1].rstrip(")")
             if found != badge(name, config):  # that the notebook exists: test_every_link_resolves
                 wrong.append(f"{where}: {found} is not {badge(name, config)}")
-            elif doc.suffix == ".ipynb" and where.endswith(" cell 0") and name != doc.name:
+            elif doc.suffix == ".ipynb" and where.endswith(" cell 0") and name != notebook_id(doc):
                 wrong.append(f"{where}: the notebook's own badge opens {name}")
     assert not wrong, "\n".join(wrong)
 

@@ -1,7 +1,7 @@
 """Execute notebooks top to bottom, in place, in the same environment ``pytest --nbval`` uses.
 
     python -m tools.execute_notebooks notebooks/01_depth_and_parameters.ipynb [...]
-    python -m tools.execute_notebooks --all
+    python -m tools.execute_notebooks --all      # English notebooks, then notebooks/zh/
 
 This is how stored outputs are produced: one clean run, execution counts 1..N. Commit the
 result; `make test` then compares a fresh run against it.
@@ -53,15 +53,19 @@ def execute(path: Path, timeout: int = 1800) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--all", action="store_true", help="every notebooks/*.ipynb, in order")
+    parser.add_argument("--all", action="store_true",
+                        help="every notebooks/*.ipynb in order, then the Chinese notebooks/zh/*.ipynb")
     args = parser.parse_args(argv)
-    paths = sorted(NOTEBOOKS.glob("*.ipynb")) if args.all else args.notebooks
+    paths = (sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
+             if args.all else args.notebooks)
     if not paths:
         parser.error("name notebooks to execute, or pass --all")
     configure_env()
     for path in paths:
         seconds = execute(path)
-        print(f"{path.name}: executed in {seconds:.1f} s", file=sys.stderr)
+        where = path.resolve()
+        label = where.relative_to(NOTEBOOKS) if where.is_relative_to(NOTEBOOKS) else path.name
+        print(f"{label}: executed in {seconds:.1f} s", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Rewrite every notebook's "Open in Colab" badge and Colab setup cell from pyproject.toml.
 
-The repository address lives in ONE place, ``[tool.course]`` in pyproject.toml.
+The repository address lives in ONE place, ``[tool.course]`` in pyproject.toml. The Chinese
+twins under ``notebooks/zh/`` get badges that open them (``.../notebooks/zh/NN_x.ipynb``).
 
     python -m tools.sync_notebooks [NB ...] # rewrite badges and setup cells in place
     python -m tools.sync_notebooks --check  # exit 1 if any notebook disagrees (CI does this)
@@ -57,15 +58,30 @@ def setup_source(config: dict) -> str:
     )
 
 
+def notebook_id(path: Path) -> str:
+    """The notebook's path under notebooks/ ('00_setup.ipynb', 'zh/00_setup.ipynb'): what its
+    Colab address ends with."""
+    try:
+        return Path(path).resolve().relative_to(NOTEBOOKS).as_posix()
+    except ValueError:  # a notebook outside notebooks/ (a test's scratch copy)
+        return Path(path).name
+
+
+def all_notebooks() -> list[Path]:
+    """Every notebook: the English ones, then their Chinese twins under notebooks/zh/."""
+    return sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
+
+
 def problems(path: Path, config: dict) -> list[str]:
     """What is wrong with one notebook's badge and setup cell (empty when all agree)."""
     nb = nbformat.read(path, as_version=4)
+    name = notebook_id(path)
     found = []
     if len(nb.cells) < 2 or nb.cells[0].cell_type != "markdown":
         return [f"{path.name}: cell 0 must be Markdown with the title and the Colab badge"]
     badges = BADGE_RE.findall(nb.cells[0].source)
-    if badges != [badge(path.name, config)]:
-        found.append(f"{path.name}: Colab badge missing or not pointing at {colab_url(path.name, config)}")
+    if badges != [badge(name, config)]:
+        found.append(f"{name}: Colab badge missing or not pointing at {colab_url(name, config)}")
     setup = nb.cells[1]
     if setup.cell_type != "code" or setup.source != setup_source(config):
         found.append(f"{path.name}: cell 1 is not the standard Colab setup cell")
@@ -80,10 +96,10 @@ def sync(path: Path, config: dict) -> bool:
     before = nbformat.writes(nb)
     head = nb.cells[0]
     if BADGE_RE.search(head.source):
-        head.source = BADGE_RE.sub(badge(path.name, config), head.source)
+        head.source = BADGE_RE.sub(badge(notebook_id(path), config), head.source)
     else:  # insert the badge after the title line
         lines = head.source.split("\n")
-        head.source = "\n".join(lines[:1] + ["", badge(path.name, config)] + lines[1:])
+        head.source = "\n".join(lines[:1] + ["", badge(notebook_id(path), config)] + lines[1:])
     setup = nb.cells[1] if len(nb.cells) > 1 else None
     if setup is None or setup.cell_type != "code" or SETUP_TAG not in setup.metadata.get("tags", []):
         setup = nbformat.v4.new_code_cell()
@@ -102,14 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report, exit 1 on a mismatch")
     args = parser.parse_args(argv)
     config = course_config()
-    paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
+    paths = args.notebooks or all_notebooks()
     if args.check:
         found = [p for path in paths for p in problems(path, config)]
         print("\n".join(found) or f"{len(paths)} notebooks agree with [tool.course]")
         return 1 if found else 0
     for path in paths:
         if sync(path, config):
-            print(f"rewrote {path.name}")
+            print(f"rewrote {notebook_id(path)}")
     return 0
 
 

@@ -1,0 +1,157 @@
+"""tools.zh_drift: the Chinese notebooks are twins of the English ones (same code cell for cell,
+comments aside; same markers and tags; Markdown paired and up to date), and the glossary of
+README.zh-CN.md is the vocabulary the Chinese notebooks use."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from tools import zh_drift
+from tools.nbenv import NOTEBOOKS, ROOT
+
+ZH_PATHS = sorted(zh_drift.ZH.glob("*.ipynb"))
+
+
+def notebook(*cells):
+    return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def code(source, tags=()):
+    cell = nbformat.v4.new_code_cell(source)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def md(source, translates=None):
+    cell = nbformat.v4.new_markdown_cell(source)
+    if translates is not None:
+        cell.metadata["zh"] = {"source_sha1": zh_drift.sha1(translates)}
+    return cell
+
+
+def test_comments_and_blank_lines_do_not_count_but_code_does():
+    en = "x = 1  # one\n\n# add\ny = x + '#not a comment'\n"
+    zh = "x = 1  # 一\n# 相加\n# 第二行注释\ny = x + '#not a comment'"
+    assert zh_drift.strip_comments(en) == zh_drift.strip_comments(zh) == "x = 1\ny = x + '#not a comment'"
+    assert zh_drift.strip_comments("y = x + '#changed'") != zh_drift.strip_comments(en)
+    assert zh_drift.strip_comments("!pip install x  # magic\n# c\n%time f()") == "!pip install x\n%time f()"
+
+
+def test_twins_without_drift_pass():
+    en = notebook(md("# Title"), code("x = 1  # one", tags=["colab-setup"]))
+    zh = notebook(md("# 标题", translates="# Title"), code("x = 1  # 一", tags=["colab-setup"]))
+    assert zh_drift.drift(en, zh, "00_x.ipynb") == []
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda zh: setattr(zh.cells[1], "source", "x = 2  # 一"), "zh/00_x.ipynb cell 1: code differs"),
+    (lambda zh: setattr(zh.cells[1], "source", "# NBVAL_IGNORE_OUTPUT\nx = 1"), "cell 1: nbval markers"),
+    (lambda zh: zh.cells[1].metadata.update(tags=[]), "cell 1: tags"),
+    (lambda zh: zh.cells.append(md("多出来的")), "3 cells, the English notebook has 2"),
+    (lambda zh: zh.cells.reverse(), "cell 0: a code cell where the English has a markdown cell"),
+    (lambda zh: zh.cells[0].metadata.update(zh={"source_sha1": "0" * 40}), "cell 0: the English Markdown changed"),
+    (lambda zh: setattr(zh.cells[0], "source", zh_drift.TODO + "# Title"), "cell 0: not translated yet"),
+])
+def test_each_kind_of_drift_is_named_with_notebook_and_cell(change, words):
+    en = notebook(md("# Title"), code("x = 1", tags=["colab-setup"]))
+    zh = notebook(md("# 标题", translates="# Title"), code("x = 1  # 一", tags=["colab-setup"]))
+    change(zh)
+    found = zh_drift.drift(en, zh, "00_x.ipynb")
+    assert any(words in line for line in found), found
+
+
+def test_scaffold_stamp_and_sync_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(zh_drift, "ZH", tmp_path / "zh")
+    en_path = tmp_path / "00_x.ipynb"
+    nbformat.write(notebook(md("# Title"), code("x = 1")), en_path)
+    zh_path = zh_drift.scaffold(en_path)
+    assert zh_drift.check([zh_path]) == ["zh/00_x.ipynb cell 0: not translated yet"]
+    with pytest.raises(FileExistsError):
+        zh_drift.scaffold(en_path)
+    nb = nbformat.read(zh_path, as_version=4)
+    nb.cells[0].source = "# 标题"
+    nbformat.write(nb, zh_path)
+    assert zh_drift.stamp(zh_path) == 1 and zh_drift.check([zh_path]) == []
+    nbformat.write(notebook(md("# Title, longer"), code("x = 2")), en_path)   # the English changes
+    assert len(zh_drift.check([zh_path])) == 2
+    assert zh_drift.sync_code(zh_path) == [1]
+    assert zh_drift.check([zh_path]) == ["zh/00_x.ipynb cell 0: the English Markdown changed since "
+                                         "this translation (update it, then --stamp)"]
+
+
+def test_there_are_chinese_notebooks():
+    assert [p.name for p in ZH_PATHS] == [p.name for p in sorted(NOTEBOOKS.glob("0[0-3]_*.ipynb"))]
+
+
+@pytest.mark.parametrize("path", ZH_PATHS, ids=[p.name for p in ZH_PATHS])
+def test_chinese_notebook_is_the_twin_of_the_english_one(path):
+    found = zh_drift.check([path])
+    assert not found, ("the Chinese notebook drifted from the English one (python -m tools.zh_drift):\n"
+                       + "\n".join(found))
+
+
+# ---- glossary -----------------------------------------------------------------------------
+
+def glossary() -> list[tuple[str, str, list[str]]]:
+    text = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    section = text.split("\n## 术语表\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
+    terms = [(zh.strip(), en.strip(), [a for a in avoid.strip().split("、") if a]) for zh, en, avoid in rows[1:]]
+    return [t for t in terms if not set(t[0]) <= set("-")]
+
+
+def chinese_text() -> str:
+    from course_utils import answer_key
+    from course_utils.exercises import MESSAGES_ZH
+
+    parts = [c.source for p in ZH_PATHS for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown"]
+    parts += list(MESSAGES_ZH.values())
+    parts += [t for e in answer_key.load().values() for t in e.get("zh", {}).values()]
+    return "\n".join(parts)
+
+
+def test_glossary_has_about_fifty_terms_each_once():
+    terms = glossary()
+    assert len(terms) >= 50, len(terms)
+    assert len({zh for zh, _, _ in terms}) == len(terms) and len({en for _, en, _ in terms}) == len(terms)
+
+
+def test_each_glossary_term_is_the_one_the_chinese_notebooks_use():
+    text = chinese_text()
+    missing = [zh for zh, _, _ in glossary() if zh not in text]
+    avoided = [f"{a} (use {zh})" for zh, _, avoid in glossary() for a in avoid if a in text]
+    assert not missing, f"glossary terms no Chinese notebook uses: {missing}"
+    assert not avoided, f"the Chinese text uses a form the glossary avoids: {avoided}"
+
+
+def prose_cells() -> list[tuple[str, str]]:
+    """(where, text) of the Chinese notebooks' Markdown in course order, without the lines that
+    are tables, headings, quotes or display math (a term's first use is in running text)."""
+    cells = []
+    for path in ZH_PATHS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "markdown":
+                lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("|", "#", ">", "$$"))]
+                cells.append((f"zh/{path.name} cell {i}", "\n".join(lines)))
+    return cells
+
+
+def test_each_glossary_term_gives_its_english_in_parentheses_at_first_use():
+    terms = glossary()
+    late = []
+    for zh, en, _ in terms:
+        longer = [z for z, _, _ in terms if z != zh and zh in z]   # 学习率 inside 学习率调度
+        names = [en.split(" (")[0].split()[0].lower()] + re.findall(r"\((\w+)\)", en.lower())
+        for where, text in prose_cells():
+            hits = [m.start() for m in re.finditer(re.escape(zh), text)
+                    if not any(text[m.start() - z.find(zh):m.start() - z.find(zh) + len(z)] == z for z in longer)]
+            if hits:
+                after = text[hits[0]:hits[0] + 80].lower()
+                if not any(re.search(r"[（(，,][^（(]*" + re.escape(name), after) for name in names):
+                    late.append(f"{zh} ({en}): first used in {where} without its English: {after[:40]!r}")
+                break
+    assert not late, "\n".join(late)
