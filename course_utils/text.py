@@ -9,6 +9,12 @@ Each review has two labels:
 * ``sentiment`` (2 classes, :data:`SENTIMENTS`): needs word *order*: "not" flips the next
   adjective, and in "the X was good but the Y was awful" the clause after "but" decides.
 
+The sentiment adjectives come from one of two disjoint word lists, :data:`LEXICONS`:
+``"common"`` (good, awful, ...) and ``"new"`` (spotless, flimsy, ...). Same templates, same
+rules, other words: a model that only ever read the common words has learned nothing about
+which new word praises and which complains, which makes the ``"new"`` reviews a target domain
+that needs adaptation.
+
 It is meant to be learnable in seconds on a CPU by a tiny Transformer, which makes it good for
 comparing training recipes, and useless for claims about real language.
 """
@@ -23,7 +29,7 @@ from typing import Iterable, Sequence
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["TOPICS", "SENTIMENTS", "TASKS", "Review", "make_reviews", "tokenize", "Vocab",
+__all__ = ["TOPICS", "SENTIMENTS", "TASKS", "LEXICONS", "Review", "make_reviews", "tokenize", "Vocab",
            "encode_reviews"]
 
 TOPICS = ("movie", "restaurant", "hotel", "phone")
@@ -38,8 +44,14 @@ _NOUNS = {
     "phone": ["battery", "screen", "camera", "charger", "speaker", "case", "keyboard", "app"],
 }
 _SHARED_NOUNS = ["price", "service", "experience", "design"]  # say nothing about the topic
-_GOOD = ["good", "great", "excellent", "lovely", "superb", "pleasant", "fantastic", "solid"]
-_BAD = ["bad", "awful", "terrible", "boring", "poor", "dreadful", "disappointing", "mediocre"]
+#: lexicon name -> (positive adjectives, negative adjectives); the two lexicons share no word
+LEXICONS = {
+    "common": (("good", "great", "excellent", "lovely", "superb", "pleasant", "fantastic", "solid"),
+               ("bad", "awful", "terrible", "boring", "poor", "dreadful", "disappointing",
+                "mediocre")),
+    "new": (("spotless", "cozy", "spacious", "quiet", "snappy", "sturdy", "sleek", "reliable"),
+            ("filthy", "cramped", "noisy", "sluggish", "flimsy", "clunky", "faulty", "stuffy")),
+}
 _ADVERBS = ["", "", "very", "really", "quite", "truly", "rather"]
 _OPENERS = ["", "", "honestly", "overall", "i think", "to be fair", "in short", "well"]
 _CLOSERS = ["", "", "", "i would say", "as expected", "this time", "for sure"]
@@ -54,23 +66,29 @@ class Review:
     sentiment: int   # index into SENTIMENTS (0 negative, 1 positive)
 
 
-def _phrase(rng: random.Random, noun: str, positive: bool) -> str:
+def _phrase(rng: random.Random, noun: str, positive: bool, lexicon: str) -> str:
     """'the <noun> was [adverb] <adjective>' or the negated form with the opposite adjective."""
     negated = rng.random() < 0.35
     shown_positive = positive != negated  # "not bad" is positive
-    adjective = rng.choice(_GOOD if shown_positive else _BAD)
+    good, bad = LEXICONS[lexicon]
+    adjective = rng.choice(good if shown_positive else bad)
     words = ["the", noun, rng.choice(["was", "is", "felt", "seemed"])]
     words += ["not"] if negated else [rng.choice(_ADVERBS)]
     return " ".join(w for w in words + [adjective] if w)
 
 
-def make_reviews(n: int, seed: int = 0, topics: Sequence[str] = TOPICS) -> list[Review]:
+def make_reviews(n: int, seed: int = 0, topics: Sequence[str] = TOPICS,
+                 lexicon: str = "common") -> list[Review]:
     """``n`` synthetic reviews about ``topics``, balanced in expectation over topics and sentiments.
 
     ``Review.topic`` always indexes the full :data:`TOPICS`, whichever subset is asked for.
+    ``lexicon`` picks the sentiment adjectives (:data:`LEXICONS`); with the same ``seed`` the
+    two lexicons give the same sentences, labels and word positions, only the adjectives differ.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    if lexicon not in LEXICONS:
+        raise ValueError(f"unknown lexicon {lexicon!r}; choose from {sorted(LEXICONS)}")
     topics = [topics] if isinstance(topics, str) else list(topics)
     unknown = [t for t in topics if t not in TOPICS]
     if unknown or not topics:
@@ -84,9 +102,10 @@ def make_reviews(n: int, seed: int = 0, topics: Sequence[str] = TOPICS) -> list[
         main = rng.choice(nouns + _SHARED_NOUNS[:1])
         if rng.random() < 0.4:  # a contrast: the clause after "but" carries the sentiment
             other = rng.choice(nouns + _SHARED_NOUNS)
-            body = f"{_phrase(rng, other, not positive)} but {_phrase(rng, main, positive)}"
+            body = (f"{_phrase(rng, other, not positive, lexicon)} but "
+                    f"{_phrase(rng, main, positive, lexicon)}")
         else:
-            body = _phrase(rng, main, positive)
+            body = _phrase(rng, main, positive, lexicon)
         text = " ".join(p for p in (rng.choice(_OPENERS), body, rng.choice(_CLOSERS)) if p)
         reviews.append(Review(text=text, topic=topic, sentiment=int(positive)))
     return reviews
