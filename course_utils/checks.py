@@ -223,3 +223,56 @@ def check_lora_forward(forward: Callable) -> Verdict:
                                      extra=", gradients of A and B too")
 
     return _run(checker)
+
+
+
+def _attention_near_misses(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Typical wrong causal attentions, each with what to fix."""
+    sdpa, T = nn.functional.scaled_dot_product_attention, q.size(-2)
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(
+        ~torch.ones(T, T, dtype=torch.bool).tril(), -math.inf)
+    return {" It equals attention without the causal mask: set the scores of keys after the query "
+            "to -inf before the softmax.": sdpa(q, k, v),
+            " It equals causal attention without the 1/√d scaling: divide the scores by √d "
+            "(d = q.size(-1)).": sdpa(q, k, v, is_causal=True, scale=1.0),
+            " It equals a softmax over the queries (dim=-2): take it over the keys (dim=-1), so each "
+            "query's weights sum to 1.": scores.softmax(dim=-2) @ v}
+
+
+def check_causal_attention(causal_attention: Callable) -> Verdict:
+    """``causal_attention(q, k, v)`` for tensors (..., T, d): ``softmax(q kᵀ/√d + causal mask) v``,
+    against ``F.scaled_dot_product_attention(is_causal=True)``, values then gradients; values
+    equal to a known near miss (no mask, no 1/√d, softmax over the queries) say so."""
+    g = torch.Generator().manual_seed(0)
+    sdpa = nn.functional.scaled_dot_product_attention
+    shapes = {"q, k, v of shape (2, 3, 5, 16) (batch, heads, T, d)": (2, 3, 5, 16),
+              "q, k, v of shape (4, 7, 8) (batch, T, d)": (4, 7, 8), "one token, shape (1, 1, 1, 4)": (1, 1, 1, 4)}
+    cases = {case: tuple(torch.randn(shape, generator=g) for _ in range(3)) for case, shape in shapes.items()}
+
+    def checker() -> str:
+        for case, (q, k, v) in cases.items():
+            got = _call(causal_attention, case, q.clone(), k.clone(), v.clone())
+            try:
+                _same(got, sdpa(q, k, v, is_causal=True), case)
+            except _Mismatch as mismatch:
+                for hint, wrong in _attention_near_misses(q, k, v).items():
+                    if torch.is_tensor(got) and got.shape == wrong.shape and torch.allclose(
+                            got.detach().double(), wrong.double(), atol=1e-5, rtol=1e-5):
+                        raise _Mismatch(str(mismatch) + hint) from None
+                raise
+        for case, (q, k, v) in cases.items():
+            ours, theirs = ([t.clone().requires_grad_(True) for t in (q, k, v)] for _ in range(2))
+            weights = torch.randn(v.shape, generator=g)  # a generic downstream loss
+            out = _call(causal_attention, case, *ours)
+            if not out.requires_grad:
+                raise _Mismatch(MESSAGES["grad"].format(case=case, diff=math.inf))
+            (out * weights).sum().backward()
+            (sdpa(*theirs, is_causal=True) * weights).sum().backward()
+            for name, mine, ref in zip("qkv", ours, theirs):
+                diff = math.inf if mine.grad is None else (mine.grad - ref.grad).abs().max().item()
+                if not diff <= 1e-5:
+                    raise _Mismatch(MESSAGES["grad"].format(case=f"{case} (gradient of {name})", diff=diff))
+        return MESSAGES["ok"].format(reference="F.scaled_dot_product_attention(is_causal=True)",
+                                     n=len(cases), extra=", gradients of q, k and v too")
+
+    return _run(checker)

@@ -55,6 +55,14 @@ def lora_ok(layer, x):
     return layer.base(x) + (x @ layer.lora_A.T @ layer.lora_B.T) * layer.scale
 
 
+def attention_ok(q, k, v, *, mask_diagonal=False, scale=None, dim=-1):
+    """course_utils.gpt's causal attention; the keywords make the typical wrong versions."""
+    T = q.size(-2)
+    scores = q @ k.transpose(-2, -1) * (scale if scale is not None else 1 / math.sqrt(q.size(-1)))
+    allowed = torch.ones(T, T, dtype=torch.bool).tril(diagonal=-1 if mask_diagonal else 0)
+    return scores.masked_fill(~allowed, float("-inf")).softmax(dim=dim) @ v
+
+
 # ---- wrong solutions, each with the reason the checker must give ---------------------------
 
 def freeze_eval_only(model):
@@ -104,6 +112,15 @@ CASES = [
         (lambda layer, x: layer.base(x) + (x @ layer.lora_A.T @ layer.lora_B.T).detach() * layer.scale,
          "gradient does not"),
     ]),
+    (checks.check_causal_attention, attention_ok, [
+        (lambda q, k, v: (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1) @ v, "without the causal mask"),
+        (lambda q, k, v: attention_ok(q, k, v, scale=1.0), "without the 1/√d scaling"),
+        (lambda q, k, v: attention_ok(q, k, v, dim=-2), "softmax over the queries"),
+        (lambda q, k, v: attention_ok(q, k, v, mask_diagonal=True), "Not finite"),
+        (lambda q, k, v: attention_ok(q, k, v)[..., -1, :], "Wrong shape"),
+        (lambda q, k, v: attention_ok(q.detach(), k.detach(), v), "gradient of q"),
+        (lambda q, k, v: attention_ok(q, k, v).numpy(), "expected a tensor"),
+    ]),
 ]
 
 
@@ -147,3 +164,21 @@ def test_checkers_leave_the_learners_inputs_alone():
 
     assert not checks.check_log_softmax(spy)
     assert checks.check_log_softmax(log_softmax_ok)
+
+
+def test_attention_checker_names_no_near_miss_for_other_mistakes():
+    """A wrong scale (1/d) is reported as wrong values, without a misleading 'it equals' hint."""
+    verdict = checks.check_causal_attention(lambda q, k, v: attention_ok(q, k, v, scale=1 / q.size(-1)))
+    assert "Wrong values" in verdict.message and "It equals" not in verdict.message, verdict.message
+
+
+def test_course_attention_is_what_the_checker_compares_with():
+    """course_utils.gpt's CausalSelfAttention (notebook 07's layer) equals the checker's oracle."""
+    from course_utils.gpt import CausalSelfAttention, GPTConfig
+    torch.manual_seed(0)
+    attn = CausalSelfAttention(GPTConfig(vocab_size=8, context_length=8, d_model=8, n_heads=2, n_layers=1,
+                                         dropout=0.0)).eval()
+    x = torch.randn(2, 6, 8)
+    q, k, v = (t.view(2, 6, 2, 4).transpose(1, 2) for t in attn.qkv(x).split(8, dim=2))
+    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(attn.proj(y.transpose(1, 2).reshape(2, 6, 8)), attn(x))
