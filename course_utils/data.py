@@ -53,6 +53,10 @@ class DatasetUnavailableError(RuntimeError):
     """A dataset cannot be loaded here (e.g. CIFAR-10 offline); the message says what to do."""
 
 
+class CacheNotWritableError(OSError):
+    """The data cache cannot be created or written; the message names the fix (COURSE_DATA_DIR)."""
+
+
 def cache_dir() -> Path:
     """Where generated data, downloads and checkpoints live (created if missing).
 
@@ -65,7 +69,12 @@ def cache_dir() -> Path:
         repo = Path(__file__).resolve().parents[1]
         checkout = (repo / "pyproject.toml").is_file() and (repo / "data").is_dir()
         path = repo / "data" / "cache" if checkout else Path.home() / ".cache" / "course_utils"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheNotWritableError(
+            f"cannot create the course's data folder {path} ({type(exc).__name__}: {exc}); set "
+            "the environment variable COURSE_DATA_DIR to a writable folder") from None
     return path
 
 
