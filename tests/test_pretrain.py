@@ -9,8 +9,9 @@ import pytest
 import torch
 from torchvision.models import resnet50
 
-from course_utils.checkpoint import load_checkpoint
-from course_utils.data import SOURCE_CLASSES
+from course_utils import pretrain
+from course_utils.checkpoint import load_checkpoint, save_checkpoint
+from course_utils.data import SOURCE_CLASSES, CacheNotWritableError
 from course_utils.pretrain import (FORMAT, PretrainConfig, build_source_model,
                                    pretrain_source_model, source_checkpoint_path)
 
@@ -119,6 +120,76 @@ def test_a_corrupt_cache_is_retrained_with_a_message(trained, capsys):
     out = capsys.readouterr().out
     assert "unusable" in out and str(info["path"]) in out
     assert load_checkpoint(info["path"])["format"] == FORMAT  # and the file was repaired
+
+
+def test_a_truncated_cache_is_announced_even_without_progress(trained, capsys):
+    # Before: progress=False retrained a truncated model for minutes without a word.
+    _, info, _ = trained
+    info["path"].write_bytes(info["path"].read_bytes()[:100_000])
+    _, again = pretrain_source_model(progress=False, device="cpu", **TINY)
+    out = capsys.readouterr().out
+    assert not again["from_cache"]
+    assert "Pretraining the source ResNet-50" in out and "corrupt or truncated" in out
+    assert "2 steps of 32 images at 16 px: under a minute" in out
+
+
+def test_an_empty_cache_says_why_and_how_long(cache, capsys, monkeypatch):
+    monkeypatch.setattr(pretrain, "_train", _no_training)
+    with pytest.raises(_Trained):
+        pretrain_source_model(progress=False, device="cpu")
+    out = capsys.readouterr().out
+    assert f"no cached model at {source_checkpoint_path()}" in out
+    assert "486 steps of 64 images at 32 px: about" in out and "min" in out
+
+
+def test_a_cache_built_with_another_thread_count_is_not_reused(trained, capsys):
+    # Before: the thread count was stored but never compared.
+    _, info, _ = trained
+    state = load_checkpoint(info["path"])
+    state["threads"] = torch.get_num_threads() + 1
+    save_checkpoint(info["path"], state)
+    _, again = pretrain_source_model(progress=False, device="cpu", **TINY)
+    out = capsys.readouterr().out
+    assert not again["from_cache"]
+    assert f"made on cpu with {torch.get_num_threads() + 1} thread(s)" in out
+    assert f"this run is on cpu with {torch.get_num_threads()} thread(s)" in out
+    _, back = pretrain_source_model(progress=False, device="cpu", **TINY)
+    assert back["from_cache"]  # the retrained cache matches this run
+
+
+class _Trained(Exception):
+    pass
+
+
+def _no_training(*args, **kwargs):
+    raise _Trained("training started")
+
+
+def test_a_read_only_cache_fails_before_training(cache, monkeypatch):
+    # Before: minutes of pretraining, then a raw PermissionError that threw the model away.
+    monkeypatch.setattr(pretrain, "_train", _no_training)
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(cache))
+
+    monkeypatch.setattr(pretrain.tempfile, "mkstemp", read_only)
+    with pytest.raises(CacheNotWritableError, match="COURSE_DATA_DIR") as info:
+        pretrain_source_model(progress=False, device="cpu", **TINY)
+    assert "Permission denied" in str(info.value) and "nothing was trained" in str(info.value)
+
+
+def test_a_folder_in_place_of_the_checkpoint_fails_before_training(cache, monkeypatch):
+    monkeypatch.setattr(pretrain, "_train", _no_training)
+    source_checkpoint_path().mkdir()
+    with pytest.raises(CacheNotWritableError, match="is a folder.*COURSE_DATA_DIR"):
+        pretrain_source_model(progress=False, device="cpu", **TINY)
+
+
+def test_an_uncreatable_cache_dir_names_the_fix(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "file" / "cache"))
+    with pytest.raises(CacheNotWritableError, match="COURSE_DATA_DIR"):
+        source_checkpoint_path()
 
 
 def test_unknown_option_lists_the_valid_ones(cache):
