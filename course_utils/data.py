@@ -1,10 +1,15 @@
-"""Datasets that need no network: a generated *source* task, a small real *target* task, CIFAR-10.
+"""Datasets that need no network: a generated *source* task, two small *target* tasks, CIFAR-10.
 
-* :func:`source_dataset` -- printed letters rendered with the fonts matplotlib ships (DejaVu,
-  STIX, Computer Modern), randomly shifted, rotated, scaled, sheared, thickened or thinned,
-  blurred to a low resolution, coloured and noised. Generated deterministically, in any quantity.
-* :func:`target_dataset` -- ``"digits"``: scikit-learn's 1,797 real handwritten digits (8x8,
-  shipped inside scikit-learn), or ``"cifar10"`` through torchvision when a network is there.
+* :func:`source_dataset` -- the 26 printed capital letters in 16 of the fonts matplotlib ships
+  (DejaVu, STIX: :data:`~course_utils.glyphs.SOURCE_FONTS`), randomly shifted, rotated, scaled,
+  sheared, thickened or thinned, blurred to a low resolution, coloured and noised.
+  Generated deterministically, in any quantity.
+* :func:`target_dataset` -- ``"glyphs"``, the *near* target: 10 lowercase letters
+  (:data:`NEAR_CLASSES`, none of them a capital's look-alike) in the 6 Computer Modern fonts the
+  source never sees (:data:`~course_utils.glyphs.HELD_OUT_FONTS`), by the same generator;
+  ``"digits"``, the *far* target: scikit-learn's 1,797 real handwritten digits (8x8, shipped inside
+  scikit-learn); ``"cifar10"`` through torchvision when a network is there.
+* :func:`per_class_subset` -- a seeded draw of ``k`` labelled images per class (few-shot targets).
 
 Every image is a ``(3, image_size, image_size)`` float tensor. Pixels start in [0, 1]; the one
 transform the course uses for all datasets, :data:`normalize` (mean 0.5, std 0.25 per channel),
@@ -13,18 +18,18 @@ is applied unless another ``transform`` is given, so features learnt on one data
 
 from __future__ import annotations
 
-import math
 import os
 import string
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 from torchvision import transforms as T
+
+from course_utils.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks, render_glyphs
 
 #: The course's one input transform, for every dataset: [0, 1] pixels -> about [-2, 2].
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -35,13 +40,13 @@ SOURCE_CLASSES = list(string.ascii_uppercase)
 _SOURCE_SEEDS = {"train": 1_000, "test": 2_000}  # distinct streams: no test image is a train image
 _CHUNK = 20 * 26  # seeded chunks, each class-balanced; a smaller dataset is a prefix of a larger
 SOURCE_SIZES = {"train": 16 * _CHUNK, "test": 4 * _CHUNK}  # 8,320 and 2,080 images
-_FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
-          "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",
-          "DejaVuSansMono", "DejaVuSansMono-Bold", "DejaVuSansMono-Oblique",
-          "DejaVuSansMono-BoldOblique", "STIXGeneral", "STIXGeneralBol", "STIXGeneralItalic",
-          "STIXGeneralBolIta", "cmr10", "cmb10", "cmss10", "cmtt10", "cmti10", "cmmi10")
+#: The near target's classes: 10 lowercase letters whose shapes differ from every capital
+#: (not c, o, s, u, v, w, x, z, whose lowercase is a small capital, nor i, j, k, l, p, t, y).
+NEAR_CLASSES = list("abdefghnqr")
+NEAR_SIZES = {"train": 50 * len(NEAR_CLASSES), "test": 100 * len(NEAR_CLASSES)}  # 500, 1,000
+_NEAR_SEEDS = {"train": 3_000, "test": 4_000}
 DIGITS_TRAIN_PER_CLASS = 50  # 500 training images, the rest (1,297) for testing
-TARGETS = ("digits", "cifar10")
+TARGETS = ("digits", "glyphs", "cifar10")
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -102,83 +107,6 @@ def _check_split(split: str, allowed) -> None:
 
 # ---------------------------------------------------------------- source: rendered letters
 
-@lru_cache(maxsize=1)
-def _glyphs(canvas: int = 64) -> torch.Tensor:
-    """Ink masks ``(classes, fonts, canvas, canvas)`` in [0, 1], each glyph centred, longest side 3/4."""
-    import matplotlib
-    from matplotlib.ft2font import FT2Font
-
-    font_dir = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    out = torch.zeros(len(SOURCE_CLASSES), len(_FONTS), canvas, canvas)
-    for j, name in enumerate(_FONTS):
-        font = FT2Font(str(font_dir / f"{name}.ttf"))
-        for i, char in enumerate(SOURCE_CLASSES):
-            font.set_size(48, 72)
-            font.set_text(char, 0.0)
-            font.draw_glyphs_to_bitmap()
-            bitmap = torch.from_numpy(np.asarray(font.get_image(), dtype=np.float32) / 255)
-            rows, cols = bitmap.sum(1).nonzero(), bitmap.sum(0).nonzero()
-            bitmap = bitmap[rows.min():rows.max() + 1, cols.min():cols.max() + 1]  # tight box
-            scale = 0.75 * canvas / max(bitmap.shape)
-            h, w = (max(1, round(s * scale)) for s in bitmap.shape)
-            glyph = F.interpolate(bitmap[None, None], size=(h, w), mode="area")[0, 0]
-            top, left = (canvas - h) // 2, (canvas - w) // 2
-            out[i, j, top:top + h, left:left + w] = glyph
-    return out
-
-
-def _uniform(g: torch.Generator, n: int, low: float, high: float) -> torch.Tensor:
-    return low + (high - low) * torch.rand(n, generator=g)
-
-
-def _render_chunk(seed: int, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One seeded chunk of ``_CHUNK`` images: uint8 ``(n, 3, S, S)`` and labels ``(n,)``."""
-    g = torch.Generator().manual_seed(seed)
-    glyphs = _glyphs()
-    k, n = len(SOURCE_CLASSES), _CHUNK
-    labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]  # balanced classes
-    fonts = torch.randint(len(_FONTS), (n,), generator=g)
-    masks = glyphs[labels, fonts][:, None]  # (n, 1, 64, 64)
-    # stroke width: erode (min-pool), keep, or dilate (max-pool) the ink
-    stroke = torch.randint(3, (n,), generator=g)
-    thin, thick = -F.max_pool2d(-masks, 3, 1, 1), F.max_pool2d(masks, 3, 1, 1)
-    masks = torch.where((stroke == 0)[:, None, None, None], thin,
-                        torch.where((stroke == 2)[:, None, None, None], thick, masks))
-    # random affine map (output -> input coordinates): rotation, scale, shear, shift
-    angle = _uniform(g, n, -15, 15) * math.pi / 180
-    scale = _uniform(g, n, 0.85, 1.3)  # >1 shrinks the glyph (we sample the input further out)
-    shear = _uniform(g, n, -0.25, 0.25)
-    shift = _uniform(g, 2 * n, -0.15, 0.15).view(n, 2)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos, -sin + shear, shift[:, 0]], 1),
-                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (n, 2, 3)
-    theta[:, :, :2] *= scale[:, None, None]
-    big = 2 * image_size
-    grid = F.affine_grid(theta, (n, 1, big, big), align_corners=False)
-    masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    masks = F.interpolate(masks, size=(image_size, image_size), mode="area")  # anti-aliased
-    # a third are seen at a low resolution (8-16 px) and blown up again, like scanned digits
-    low = torch.randint(8, 17, (n,), generator=g)
-    blurry = torch.rand(n, generator=g) < 1 / 3
-    for res in low[blurry].unique().tolist():
-        pick = blurry & (low == res)
-        small = F.interpolate(masks[pick], size=(res, res), mode="area")
-        masks[pick] = F.interpolate(small, size=(image_size, image_size), mode="bilinear",
-                                    align_corners=False)
-    # colours: half light-grey ink on a dark background (as the target digits), half random RGB
-    grey = torch.rand(n, generator=g) < 0.5
-    ink = torch.where(grey[:, None], _uniform(g, n, 0.6, 1.0)[:, None].expand(n, 3),
-                      torch.rand(n, 3, generator=g))
-    paper = torch.where(grey[:, None], _uniform(g, n, 0.0, 0.25)[:, None].expand(n, 3),
-                        torch.rand(n, 3, generator=g))
-    weak = (ink - paper).abs().mean(1) < 0.3  # too little contrast: swap for a sure contrast
-    ink[weak], paper[weak] = 1 - paper[weak].round(), paper[weak].round()
-    images = paper[:, :, None, None] + masks * (ink - paper)[:, :, None, None]
-    images = images + _uniform(g, n, 0.0, 0.06)[:, None, None, None] * torch.randn(
-        images.shape, generator=g)
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8), labels
-
-
 def source_dataset(split: str = "train", *, size: int | None = None, image_size: int = 32,
                    transform: Callable | None = None) -> ImageTensorDataset:
     """The course's generated source task: 26 printed capital letters, ``(3, S, S)`` images.
@@ -193,14 +121,22 @@ def source_dataset(split: str = "train", *, size: int | None = None, image_size:
     size = SOURCE_SIZES[split] if size is None else size
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
-    chunks = [_render_chunk(_SOURCE_SEEDS[split] + c, image_size)
+    masks = glyph_masks(tuple(SOURCE_CLASSES), SOURCE_FONTS)
+    chunks = [render_glyphs(masks, _CHUNK, image_size, _SOURCE_SEEDS[split] + c)
               for c in range(-(-size // _CHUNK))]
     images = torch.cat([c[0] for c in chunks])[:size]
     labels = torch.cat([c[1] for c in chunks])[:size]
     return ImageTensorDataset(images, labels, SOURCE_CLASSES, transform, name=f"letters/{split}")
 
 
-# ---------------------------------------------------------------- targets: digits, CIFAR-10
+# ---------------------------------------------------------------- targets: glyphs, digits, CIFAR-10
+
+def _near_glyphs(split: str, image_size: int, transform: Callable | None) -> ImageTensorDataset:
+    _check_split(split, NEAR_SIZES)
+    masks = glyph_masks(tuple(NEAR_CLASSES), HELD_OUT_FONTS)
+    images, labels = render_glyphs(masks, NEAR_SIZES[split], image_size, _NEAR_SEEDS[split])
+    return ImageTensorDataset(images, labels, NEAR_CLASSES, transform, name=f"glyphs/{split}")
+
 
 def _digits_split() -> dict[str, np.ndarray]:
     """Fixed stratified split of scikit-learn's digits: 50 per class for training, rest test."""
@@ -252,9 +188,12 @@ def _cifar10(split: str, image_size: int, transform: Callable | None, download: 
 
 def target_dataset(name: str = "digits", split: str = "train", *, image_size: int = 32,
                    transform: Callable | None = None, download: bool = False) -> Dataset:
-    """A real 10-class target task as ``(3, S, S)`` float images (``transform`` defaults to
+    """A 10-class target task as ``(3, S, S)`` float images (``transform`` defaults to
     :data:`normalize`).
 
+    ``"glyphs"`` (near the source): the lowercase letters :data:`NEAR_CLASSES` in the held-out
+    Computer Modern fonts, same generator as the source; ``"train"`` 500 images (50 per class),
+    ``"test"`` 1,000 (100 per class), drawn from distinct seeds.
     ``"digits"``: scikit-learn's handwritten digits (no network needed), a fixed stratified split:
     ``"train"`` 500 images (50 per class), ``"test"`` the other 1,297 (``"all"``: 1,797).
     ``"cifar10"``: torchvision's CIFAR-10 under ``cache_dir()/"cifar10"``; ``download=True`` fetches
@@ -263,6 +202,8 @@ def target_dataset(name: str = "digits", split: str = "train", *, image_size: in
     _check_size(image_size)
     if name == "digits":
         return _digits(split, image_size, transform)
+    if name == "glyphs":
+        return _near_glyphs(split, image_size, transform)
     if name == "cifar10":
         return _cifar10(split, image_size, transform, download)
     raise ValueError(f"unknown target dataset {name!r}; choose one of {list(TARGETS)}")
@@ -273,3 +214,23 @@ def denormalize(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(MEAN, device=images.device).view(3, 1, 1)
     std = torch.tensor(STD, device=images.device).view(3, 1, 1)
     return (images * std + mean).clamp(0, 1)
+
+
+def per_class_subset(dataset: Dataset, k: int, *, seed: int = 0) -> Subset:
+    """A seeded draw of ``k`` images of every class of ``dataset`` (which has ``.targets``).
+
+    The same ``seed`` gives the same images; each class's ``k`` are a prefix of its ``k + 1``,
+    so growing ``k`` only adds images. Indices are returned in dataset order.
+    """
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive int (images per class), got {k!r}")
+    targets = torch.as_tensor(dataset.targets)
+    g = torch.Generator().manual_seed(seed)
+    picked = []
+    for c in range(int(targets.max()) + 1):
+        members = (targets == c).nonzero().flatten()
+        if len(members) < k:
+            raise ValueError(f"class {c} has only {len(members)} images, fewer than k={k}; "
+                             "use a smaller k or a larger split")
+        picked.append(members[torch.randperm(len(members), generator=g)[:k]])
+    return Subset(dataset, torch.cat(picked).sort().values.tolist())

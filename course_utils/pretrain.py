@@ -27,7 +27,7 @@ from course_utils.data import SOURCE_CLASSES, cache_dir, source_dataset
 from course_utils.repro import get_device
 from course_utils.training import fit
 
-FORMAT = "course_utils.pretrain/1"  # bump when the data or the recipe changes meaning
+FORMAT = "course_utils.pretrain/2"  # bump when the data or the recipe changes meaning
 
 
 @dataclass(frozen=True)

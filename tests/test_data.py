@@ -6,8 +6,10 @@ import torch
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
-from course_utils.data import (MEAN, STD, SOURCE_CLASSES, DatasetUnavailableError, cache_dir,
-                               denormalize, normalize, source_dataset, target_dataset)
+from course_utils.data import (MEAN, NEAR_CLASSES, STD, SOURCE_CLASSES, DatasetUnavailableError,
+                               cache_dir, denormalize, normalize, per_class_subset, source_dataset,
+                               target_dataset)
+from course_utils.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks
 
 RAW = torch.nn.Identity()
 
@@ -86,6 +88,53 @@ def test_datasets_batch_in_a_dataloader():
     assert images.shape == (32, 3, 32, 32) and targets.dtype == torch.int64
 
 
+def test_fonts_split_and_every_target_has_classes_the_source_lacks():
+    assert not set(SOURCE_FONTS) & set(HELD_OUT_FONTS) and len(HELD_OUT_FONTS) >= 4
+    digits = target_dataset("digits", "train").classes
+    for target in (NEAR_CLASSES, digits):
+        assert not set(target) & set(SOURCE_CLASSES), target
+    assert not set(NEAR_CLASSES) & set(digits) and len(NEAR_CLASSES) == 10
+
+
+@pytest.mark.parametrize("chars, fonts", [(SOURCE_CLASSES, SOURCE_FONTS),
+                                          (NEAR_CLASSES, HELD_OUT_FONTS)])
+def test_every_glyph_renders_in_every_font_it_is_used_in(chars, fonts):
+    masks = glyph_masks(tuple(chars), tuple(fonts))  # (classes, fonts, 64, 64)
+    ink = masks.sum((2, 3))
+    assert (ink > 20).all(), "a glyph came out (nearly) blank"
+    for j, font in enumerate(fonts):  # within a font, no two characters draw the same shape
+        flat = masks[:, j].flatten(1)
+        gaps = torch.cdist(flat, flat, p=1) + torch.eye(len(chars)) * 1e9
+        assert gaps.min() > 20, (font, gaps.min())
+
+
+def test_a_missing_glyph_is_refused_not_drawn_as_a_box():
+    with pytest.raises(ValueError, match="no glyph for 'α'"):
+        glyph_masks(("a", "α"), ("cmr10",))
+
+
+def test_near_target_splits_are_balanced_deterministic_and_new():
+    train, test = target_dataset("glyphs", "train"), target_dataset("glyphs", "test")
+    assert (len(train), len(test)) == (500, 1000) and train.classes == NEAR_CLASSES
+    assert torch.bincount(train.targets).tolist() == [50] * 10
+    assert torch.bincount(test.targets).tolist() == [100] * 10
+    assert torch.equal(train.images, target_dataset("glyphs", "train").images)
+    both = torch.cat([train.images.flatten(1), test.images.flatten(1)])
+    assert len(torch.unique(both, dim=0)) == len(both)  # no test image is a train image
+    assert train[0][0].shape == (3, 32, 32) and train.images.float().std() > 20
+
+
+def test_per_class_subset_draws_k_per_class_seeded_and_nested():
+    train = target_dataset("digits", "train")
+    five = per_class_subset(train, 5, seed=1)
+    assert torch.bincount(train.targets[five.indices]).tolist() == [5] * 10
+    assert five.indices == per_class_subset(train, 5, seed=1).indices
+    assert five.indices != per_class_subset(train, 5, seed=2).indices
+    assert set(five.indices) < set(per_class_subset(train, 6, seed=1).indices)
+    x, y = five[0]
+    assert x.shape == (3, 32, 32) and y == int(train.targets[five.indices[0]])
+
+
 @pytest.mark.parametrize("download", [False, True])
 def test_cifar10_offline_is_a_clear_error(tmp_path, monkeypatch, download):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
@@ -110,6 +159,9 @@ def test_cifar10_offline_is_a_clear_error(tmp_path, monkeypatch, download):
     (lambda: source_dataset("valid"), "unknown split 'valid'"),
     (lambda: source_dataset(size=0), "size must be a positive int"),
     (lambda: source_dataset(image_size=4), "image_size must be an int >= 8"),
+    (lambda: target_dataset("glyphs", "all"), "unknown split 'all'"),
+    (lambda: per_class_subset(target_dataset("digits", "train"), 0), "k must be a positive int"),
+    (lambda: per_class_subset(target_dataset("digits", "train"), 51), "fewer than k=51"),
 ])
 def test_bad_arguments_say_what_is_allowed(call, words):
     with pytest.raises(ValueError, match=words):
