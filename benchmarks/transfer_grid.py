@@ -1,6 +1,6 @@
 """Transfer versus baselines, and FAQ 2 on its two axes: the grid behind notebook 05.
 
-    .venv/bin/python benchmarks/transfer_grid.py                      # everything (~30 CPU-min)
+    .venv/bin/python benchmarks/transfer_grid.py      # everything (the CPU seconds of each run: column cpu_s)
     .venv/bin/python benchmarks/transfer_grid.py --arms full,last-stage --targets digits
 
 For each target (the *far* digits and the *near* glyphs) and each arm of
@@ -53,9 +53,17 @@ def load_target(name: str) -> tuple[torch.Tensor, ...]:
     return (*tensors("train"), *tensors("test"))
 
 
+#: cheapest first: each arm's rows are saved when it finishes, so a cut-short run keeps them
+ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4", "pixels-logreg",
+         "mlp", "small-cnn", "pixels-logreg-long", "last-stage", "mlp-long", "full", "small-cnn-long",
+         "resnet50-scratch")
+
+
 def arms_for(target: str) -> tuple[str, ...]:
-    """Every arm on the far target (the transfer table); the FAQ 2 arms on the near one."""
-    return transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS if target == "digits" else FAQ2_ARMS
+    """Every arm on the far target (the transfer table); the transfer arms on the near one."""
+    arms = transfer.TRANSFER_ARMS + (transfer.BASELINE_ARMS if target == "digits" else ())
+    assert set(arms) <= set(ORDER)
+    return tuple(a for a in ORDER if a in arms)
 
 
 def read_rows(path: Path) -> list[dict]:

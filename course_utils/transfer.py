@@ -106,9 +106,10 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     """Train every trainable parameter of ``model`` on (inputs, targets) for ``steps`` steps.
 
     AdamW (no weight decay), cosine decay from ``lr`` to 0, batches drawn from seeded random
-    permutations. Returns ``{"acc", "first_loss", "curve", "diverged"}``: test accuracy, the loss
-    before training, the mean loss of each of :data:`CHUNKS` parts of the run, and whether
-    :func:`check_sane` failed (with ``check=True`` it raises instead, e.g. for a chosen lr).
+    permutations. Returns ``{"acc", "first_loss", "curve", "diverged", "model"}``: test accuracy,
+    the loss before training, the mean loss of each of :data:`CHUNKS` parts of the run, whether
+    :func:`check_sane` failed (with ``check=True`` it raises instead, e.g. for a chosen lr), and
+    the trained model.
     """
     if steps % CHUNKS:
         raise ValueError(f"steps must be a multiple of {CHUNKS}, got {steps}")
@@ -134,25 +135,34 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
             raise
         diverged = True
     test = evaluate(model, DataLoader(TensorDataset(test_inputs, test_targets), batch_size=512), loss_fn)
-    return {"acc": test["acc"], "first_loss": first, "curve": curve, "diverged": diverged}
+    return {"acc": test["acc"], "first_loss": first, "curve": curve, "diverged": diverged, "model": model}
 
 
 # ----------------------------------------------------------------------------- the arms
 TRANSFER_ARMS = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4",
                  "last-stage", "full")
-BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch", "pixels-logreg-long", "mlp-long")
-#: "-long" arms: the two cheapest baselines again with 16x the budget (under a CPU-second), so
+BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
+                 "pixels-logreg-long", "mlp-long", "small-cnn-long")
+#: "-long" arms: the three small baselines again with 16x the budget (a few CPU-seconds), so
 #: that transfer is also compared with them trained to convergence
 LONG_STEPS = 16 * STEPS
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
-LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "shallow": (3e-3, 1e-2, 3e-2, 1e-1)}
+LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "cnn": (1e-3, 3e-3, 1e-2),
+       "shallow": (3e-3, 1e-2, 3e-2, 1e-1)}
 
 
 def lr_candidates(arm: str) -> tuple[float, ...]:
     """The learning rates ``arm`` is swept over."""
     if arm in ("last-stage", "full"):
         return LRS["deep"]
-    return LRS["scratch"] if arm in ("resnet50-scratch", "small-cnn") else LRS["shallow"]
+    if arm == "resnet50-scratch":
+        return LRS["scratch"]
+    return LRS["cnn"] if arm.startswith("small-cnn") else LRS["shallow"]
+
+
+def pixels8(images: torch.Tensor) -> torch.Tensor:
+    """Channel 0 average-pooled to 8x8, flattened: (N, 3, 32, 32) -> (N, 64)."""
+    return nn.functional.adaptive_avg_pool2d(images[:, :1], 8).flatten(1)
 
 
 def prepare_target(source_model: nn.Module, images: torch.Tensor, test_images: torch.Tensor) -> dict:
@@ -163,9 +173,6 @@ def prepare_target(source_model: nn.Module, images: torch.Tensor, test_images: t
     ``"layer1"``..``"layer4"`` (pooled stage outputs of the frozen source model) and
     ``"layer3_maps"`` (its unpooled layer3 outputs, the input of ``layer4``).
     """
-    def pixels8(x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.adaptive_avg_pool2d(x[:, :1], 8).flatten(1)  # (N, 1, 32, 32) -> (N, 64)
-
     train = stage_features(source_model, images, keep_maps=["layer3"])
     test = stage_features(source_model, test_images, keep_maps=["layer3"])
     data = {name: (train[name], test[name]) for name in train}
