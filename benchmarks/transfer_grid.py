@@ -81,6 +81,7 @@ def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a results file is for everyone
     os.replace(tmp, path)
 
 
@@ -156,7 +157,8 @@ def plot_faq2(rows: list[dict], path: Path) -> None:
         ax.set_xticks(SIZES[target], [str(k) for k in SIZES[target]])
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (mean ± std, 3 seeds)")
-    axes[1].legend(loc="lower right")
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
