@@ -1,0 +1,187 @@
+"""Transfer versus baselines, and FAQ 2 on its two axes: the grid behind notebook 05.
+
+    .venv/bin/python benchmarks/transfer_grid.py      # everything (the CPU seconds of each run: column cpu_s)
+    .venv/bin/python benchmarks/transfer_grid.py --arms full,last-stage --targets digits
+
+For each target (the *far* digits and the *near* glyphs) and each arm of
+:mod:`course_utils.transfer`: the learning rate is swept first (5 labelled images per class,
+seed 0, measured on 10 other labelled training images per class, never on the test split), then
+the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
+another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
+``transfer.BATCH_SIZE`` images), and is measured once on the test split. Every run must pass
+``transfer.check_sane`` (first loss near ln C, no divergence) or the script stops.
+
+Writes ``benchmarks/results/transfer_grid.csv`` (one row per run), ``transfer_sweep.csv`` (every
+learning rate tried) and ``transfer_grid.png`` (the FAQ 2 figure). Rows of arms not re-run are
+kept, so the grid can be completed arm by arm; each file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from course_utils import transfer
+from course_utils.data import target_dataset
+from course_utils.pretrain import build_source_model, pretrain_source_model
+from course_utils.repro import pin_threads
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = {"digits": (5, 10, 50), "glyphs": (5, 50)}     # labelled images per class
+SEEDS = (0, 1, 2)
+SWEEP_K, VAL_K = 5, 10
+FAQ2_ARMS = ("probe-fc", "probe-layer3", "last-stage", "full")
+GRID_FIELDS = ["target", "arm", "k", "n_train", "seed", "lr", "acc", "first_loss", "final_loss",
+               "cpu_s", "source_acc"]
+SWEEP_FIELDS = ["target", "arm", "lr", "val_acc", "diverged", "first_loss", "final_loss"]
+
+
+def load_target(name: str) -> tuple[torch.Tensor, ...]:
+    """(images, targets, test_images, test_targets) of a target task, as tensors."""
+    def tensors(split):
+        ds = target_dataset(name, split)
+        return (torch.stack([ds[i][0] for i in range(len(ds))]),
+                torch.as_tensor([int(ds[i][1]) for i in range(len(ds))]))
+    return (*tensors("train"), *tensors("test"))
+
+
+#: cheapest first: each arm's rows are saved when it finishes, so a cut-short run keeps them
+ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4", "pixels-logreg",
+         "mlp", "small-cnn", "pixels-logreg-long", "last-stage", "mlp-long", "full", "small-cnn-long",
+         "resnet50-scratch")
+
+
+def arms_for(target: str) -> tuple[str, ...]:
+    """Every arm on the far target (the transfer table); the transfer arms on the near one."""
+    arms = transfer.TRANSFER_ARMS + (transfer.BASELINE_ARMS if target == "digits" else ())
+    assert set(arms) <= set(ORDER)
+    return tuple(a for a in ORDER if a in arms)
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
+    """Write a CSV atomically: a crash leaves the previous file, never half of a new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a results file is for everyone
+    os.replace(tmp, path)
+
+
+def sweep(arm, source, data, y, yt) -> tuple[float, list[dict]]:
+    """Try every candidate lr on (5/class seed 0 -> 10/class validation); return the best."""
+    index = transfer.per_class_indices(y, SWEEP_K, seed=0)
+    val = transfer.per_class_indices(y, VAL_K, seed=100, exclude=index)
+    rows = []
+    for lr in transfer.lr_candidates(arm):
+        r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=0, val_index=val, check=False)
+        rows.append({"arm": arm, "lr": lr, "val_acc": round(r["acc"], 4), "diverged": r["diverged"],
+                     "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4)})
+    sane = [row for row in rows if not row["diverged"]]
+    if not sane:
+        raise RuntimeError(f"{arm}: every learning rate diverged: {rows}")
+    return max(sane, key=lambda row: row["val_acc"])["lr"], rows
+
+
+def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps: list) -> None:
+    x, y, xt, yt = load_target(target)
+    data = transfer.prepare_target(source, x, xt)
+    for arm in arms:
+        lr, tried = sweep(arm, source, data, y, yt)
+        sweeps[:] = [r for r in sweeps if (r["target"], r["arm"]) != (target, arm)]
+        sweeps += [{"target": target, **r} for r in tried]
+        rows = []
+        for k in SIZES[target]:
+            for seed in SEEDS:
+                index = transfer.per_class_indices(y, k, seed=seed)
+                start = time.process_time()
+                r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed)
+                rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
+                             "lr": lr, "acc": round(r["acc"], 4), "first_loss": round(r["first_loss"], 4),
+                             "final_loss": round(r["curve"][-1], 4),
+                             "cpu_s": round(time.process_time() - start, 1),
+                             "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})
+        grid[:] = [r for r in grid if (r["target"], r["arm"]) != (target, arm)] + rows
+        write_rows(RESULTS / "transfer_grid.csv", GRID_FIELDS, grid)
+        write_rows(RESULTS / "transfer_sweep.csv", SWEEP_FIELDS, sweeps)
+        accs = {k: [r["acc"] for r in rows if r["k"] == k] for k in SIZES[target]}
+        print(f"{target:>7} {arm:>17} lr {lr:g}: " + "  ".join(
+            f"{k}/class {statistics.mean(a):.3f}±{statistics.stdev(a):.3f}" for k, a in accs.items()),
+            flush=True)
+
+
+def summary(rows: list[dict]) -> dict:
+    """{(target, arm, k): (mean, std)} of the test accuracy over seeds."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["target"], r["arm"], int(r["k"])), []).append(float(r["acc"]))
+    return {key: (statistics.mean(a), statistics.stdev(a) if len(a) > 1 else math.nan)
+            for key, a in groups.items()}
+
+
+def plot_faq2(rows: list[dict], path: Path) -> None:
+    """FAQ 2 as one figure: accuracy vs labelled images per class, near and far, mean ± std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summary(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, (target, title) in zip(axes, (("glyphs", "near: new glyphs, unseen fonts"),
+                                          ("digits", "far: handwritten digits"))):
+        for arm in FAQ2_ARMS:
+            ks = [k for k in SIZES[target] if (target, arm, k) in table]
+            if ks:
+                means = [table[target, arm, k][0] for k in ks]
+                stds = [table[target, arm, k][1] for k in ks]
+                ax.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=arm)
+        ax.set(title=title, xscale="log", xlabel="labelled images per class")
+        ax.set_xticks(SIZES[target], [str(k) for k in SIZES[target]])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (mean ± std, 3 seeds)")
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--targets", default="digits,glyphs")
+    parser.add_argument("--arms", default="all", help="comma-separated arms, or 'all'")
+    args = parser.parse_args(argv)
+    pin_threads()
+    wanted = set(transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS if args.arms == "all"
+                 else args.arms.split(","))
+    if wanted <= set(transfer.BASELINE_ARMS):  # baselines never use the source model's features
+        source, info = build_source_model(), {"source_acc": math.nan}
+    else:
+        source, info = pretrain_source_model(progress=True)
+    grid = read_rows(RESULTS / "transfer_grid.csv")
+    sweeps = read_rows(RESULTS / "transfer_sweep.csv")
+    for target in args.targets.split(","):
+        arms = [a for a in arms_for(target) if a in wanted]
+        run_target(target, arms, source, info["source_acc"], grid, sweeps)
+    plot_faq2(grid, RESULTS / "transfer_grid.png")
+
+
+if __name__ == "__main__":
+    main()

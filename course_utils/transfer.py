@@ -1,0 +1,233 @@
+"""Transfer measured fairly: what each stage of a frozen network knows, and every arm on one budget.
+
+    feats = stage_features(source_model, images)             # {"layer1": (N, 256), ..., "layer3_maps": ...}
+    train, test = standardize(feats["layer3"][idx], feats_test["layer3"])
+    result = train_arm(nn.Linear(1024, 10), train, targets[idx], test, test_targets, lr=1e-2, seed=0)
+
+Every arm (a probe, a baseline trained from scratch, fine-tuning) is trained by :func:`train_arm`:
+AdamW with a cosine schedule for the same number of optimizer steps (:data:`STEPS`) of the same
+batch size, so that "A beats B" compares methods, not budgets. Its first loss and its loss curve
+are checked against ln C (:func:`check_sane`, the check notebook 02 teaches).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torchvision.models import resnet50
+
+from course_utils.training import evaluate, fit
+
+STAGES = ("layer1", "layer2", "layer3", "layer4")
+STEPS = 24          # optimizer steps per arm, for every arm: the one budget rule
+BATCH_SIZE = 16
+CHUNKS = 4          # the loss curve is recorded as the mean of each quarter of the run
+
+
+@torch.no_grad()  # not inference_mode: the cached maps are trained on (last-stage)
+def stage_features(model: nn.Module, images: torch.Tensor, *, keep_maps: Sequence[str] = (),
+                   batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """Average-pooled output of every stage of a torchvision ResNet, in ``eval()`` mode.
+
+    ``images`` (N, 3, H, W) -> ``{"layer1": (N, 256), ..., "layer4": (N, 2048)}``; ``"layer4"``
+    is exactly the (N, 2048) input of ``fc``. Stages named in ``keep_maps`` are also returned
+    unpooled as ``"<stage>_maps"`` (N, C, h, w), e.g. to train ``layer4`` on cached ``layer3``
+    outputs. The model's mode is restored; its weights and BatchNorm statistics never change.
+    """
+    if not all(hasattr(model, name) for name in ("conv1", "bn1", "maxpool", *STAGES)):
+        raise ValueError("stage_features expects a torchvision ResNet (conv1, bn1, layer1..layer4)")
+    unknown = [s for s in keep_maps if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown} in keep_maps; choose from {STAGES}")
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[torch.Tensor]] = {}
+    try:
+        for batch in images.split(batch_size):
+            x = model.maxpool(model.relu(model.bn1(model.conv1(batch))))
+            for name in STAGES:
+                x = getattr(model, name)(x)
+                out.setdefault(name, []).append(x.mean(dim=(2, 3)))  # (B, C, h, w) -> (B, C)
+                if name in keep_maps:
+                    out.setdefault(f"{name}_maps", []).append(x.clone())
+    finally:
+        model.train(was_training)
+    return {name: torch.cat(parts) for name, parts in out.items()}
+
+
+def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Scale each feature to mean 0, std 1 with statistics of ``train`` only; apply to ``others``.
+
+    A feature almost constant on the training rows (a dead ReLU channel) would be blown up by
+    its tiny std; its scale is floored at a tenth of the mean std.
+    """
+    mean, std = train.mean(0), train.std(0)
+    scale = std.clamp_min(0.1 * std.mean().item() + 1e-12)
+    return tuple((t - mean) / scale for t in (train, *others))
+
+
+def per_class_indices(targets: torch.Tensor, k: int, seed: int,
+                      exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """``k`` indices per class drawn at random (seeded), sorted; never one from ``exclude``."""
+    generator = torch.Generator().manual_seed(seed)
+    taken = set() if exclude is None else set(exclude.tolist())
+    chosen = []
+    for c in targets.unique().tolist():
+        pool = [i for i in (targets == c).nonzero().flatten().tolist() if i not in taken]
+        if len(pool) < k:
+            raise ValueError(f"class {c} has only {len(pool)} images left, {k} requested")
+        order = torch.randperm(len(pool), generator=generator)[:k]
+        chosen += [pool[i] for i in order.tolist()]
+    return torch.tensor(sorted(chosen))
+
+
+def check_sane(first_loss: float, curve: Sequence[float], num_classes: int, name: str = "arm") -> None:
+    """Raise if a run did not start near ln C or diverged (the sanity check of notebook 02).
+
+    ``first_loss``: the loss before any step; ``curve``: mean losses of successive parts of the run.
+    """
+    chance = math.log(num_classes)
+    if not 0.5 * chance <= first_loss <= 1.5 * chance:
+        raise AssertionError(f"{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: "
+                             "check the initialization and the labels")
+    if not all(math.isfinite(v) for v in curve) or max(curve) > 1.5 * chance or curve[-1] >= first_loss:
+        raise AssertionError(f"{name}: diverged (losses {[round(v, 3) for v in curve]}, ln C = "
+                             f"{chance:.3f}); lower the learning rate")
+
+
+def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+              test_inputs: torch.Tensor, test_targets: torch.Tensor, *, lr: float, seed: int,
+              steps: int = STEPS, batch_size: int = BATCH_SIZE, check: bool = True) -> dict:
+    """Train every trainable parameter of ``model`` on (inputs, targets) for ``steps`` steps.
+
+    AdamW (no weight decay), cosine decay from ``lr`` to 0, batches drawn from seeded random
+    permutations. Returns ``{"acc", "first_loss", "curve", "diverged", "model"}``: test accuracy,
+    the loss before training, the mean loss of each of :data:`CHUNKS` parts of the run, whether
+    :func:`check_sane` failed (with ``check=True`` it raises instead, e.g. for a chosen lr), and
+    the trained model.
+    """
+    if steps % CHUNKS:
+        raise ValueError(f"steps must be a multiple of {CHUNKS}, got {steps}")
+    loss_fn = nn.CrossEntropyLoss()
+    num_classes = int(targets.max()) + 1
+    data = TensorDataset(inputs, targets)
+    batch_size = min(batch_size, len(data))
+    first = evaluate(model, DataLoader(data, batch_size=512), loss_fn)["loss"]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    sampler = RandomSampler(data, num_samples=steps // CHUNKS * batch_size,
+                            generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(data, batch_size=batch_size, sampler=sampler)  # steps // CHUNKS batches
+    history = fit(model, loader, loss_fn, optimizer, epochs=CHUNKS, scheduler=scheduler,
+                  progress=False)
+    curve = [row["train_loss"] for row in history]
+    try:
+        check_sane(first, curve, num_classes)
+        diverged = False
+    except AssertionError:
+        if check:
+            raise
+        diverged = True
+    test = evaluate(model, DataLoader(TensorDataset(test_inputs, test_targets), batch_size=512), loss_fn)
+    return {"acc": test["acc"], "first_loss": first, "curve": curve, "diverged": diverged, "model": model}
+
+
+# ----------------------------------------------------------------------------- the arms
+TRANSFER_ARMS = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4",
+                 "last-stage", "full")
+BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
+                 "pixels-logreg-long", "mlp-long", "small-cnn-long")
+#: "-long" arms: the three small baselines again with 16x the budget (a few CPU-seconds), so
+#: that transfer is also compared with them trained to convergence
+LONG_STEPS = 16 * STEPS
+#: the learning rates each arm is swept over (AdamW; a validation split picks one)
+LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "cnn": (1e-3, 3e-3, 1e-2),
+       "shallow": (3e-3, 1e-2, 3e-2, 1e-1)}
+
+
+def lr_candidates(arm: str) -> tuple[float, ...]:
+    """The learning rates ``arm`` is swept over."""
+    if arm in ("last-stage", "full"):
+        return LRS["deep"]
+    if arm == "resnet50-scratch":
+        return LRS["scratch"]
+    return LRS["cnn"] if arm.startswith("small-cnn") else LRS["shallow"]
+
+
+def pixels8(images: torch.Tensor) -> torch.Tensor:
+    """Channel 0 average-pooled to 8x8, flattened: (N, 3, 32, 32) -> (N, 64)."""
+    return nn.functional.adaptive_avg_pool2d(images[:, :1], 8).flatten(1)
+
+
+def prepare_target(source_model: nn.Module, images: torch.Tensor, test_images: torch.Tensor) -> dict:
+    """Every input an arm may need, for the training pool and the test split, computed once.
+
+    ``images`` (N, 3, 32, 32) normalized. Keys, each a (train, test) pair: ``"images"``,
+    ``"pixels8"`` (channel 0 average-pooled to 8x8: the digits' native resolution, (N, 64)),
+    ``"layer1"``..``"layer4"`` (pooled stage outputs of the frozen source model) and
+    ``"layer3_maps"`` (its unpooled layer3 outputs, the input of ``layer4``).
+    """
+    train = stage_features(source_model, images, keep_maps=["layer3"])
+    test = stage_features(source_model, test_images, keep_maps=["layer3"])
+    data = {name: (train[name], test[name]) for name in train}
+    data["images"] = (images, test_images)
+    data["pixels8"] = (pixels8(images), pixels8(test_images))
+    return data
+
+
+def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int) -> tuple[nn.Module, str]:
+    """A fresh model for ``arm`` (seeded) and the key of its input in :func:`prepare_target`."""
+    if arm not in TRANSFER_ARMS + BASELINE_ARMS:
+        raise ValueError(f"unknown arm {arm!r}; choose from {TRANSFER_ARMS + BASELINE_ARMS}")
+    torch.manual_seed(seed)
+    arm = arm.removesuffix("-long")
+    if arm == "pixels-logreg":
+        return nn.Linear(64, num_classes), "pixels8"
+    if arm == "mlp":  # notebook 03's 9,610-parameter MLP on the 8x8 pixels
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, num_classes)), "pixels8"
+    if arm == "small-cnn":
+        def block(c_in, c_out):
+            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+        return nn.Sequential(*block(3, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2),
+                             *block(32, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(64, num_classes)), "images"
+    if arm == "resnet50-scratch":  # the source model's architecture and init recipe, no pretraining
+        return resnet50(weights=None, num_classes=num_classes, zero_init_residual=True), "images"
+    if arm == "probe-fc":  # the classic linear probe: fc on the raw pooled features
+        return nn.Linear(2048, num_classes), "layer4"
+    if arm.startswith("probe-layer"):  # standardized pooled stage output
+        width = source_model.fc.in_features >> (4 - int(arm[-1]))
+        return nn.Linear(width, num_classes), arm[len("probe-"):]
+    if arm == "last-stage":  # layer4 + a new fc, trained on the frozen layer3 outputs
+        head = nn.Linear(source_model.fc.in_features, num_classes)
+        return nn.Sequential(copy.deepcopy(source_model.layer4), nn.AdaptiveAvgPool2d(1),
+                             nn.Flatten(), head), "layer3_maps"
+    model = copy.deepcopy(source_model)  # "full": every layer trains, from the source weights
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model.requires_grad_(True), "images"
+
+
+def run_cell(arm: str, source_model: nn.Module, data: dict, targets: torch.Tensor,
+             test_targets: torch.Tensor, index: torch.Tensor, *, lr: float, seed: int,
+             val_index: torch.Tensor | None = None, check: bool = True) -> dict:
+    """Train ``arm`` on the training rows ``index`` of ``data`` (:func:`prepare_target`); test it.
+
+    With ``val_index`` (training rows disjoint from ``index``) it is measured on those instead
+    of the test split: that is how learning rates are chosen (:func:`lr_candidates`).
+    """
+    num_classes = int(targets.max()) + 1
+    model, key = build_arm(arm, source_model, num_classes, seed)
+    train, test = data[key][0][index], data[key][1]
+    if val_index is not None:
+        test, test_targets = data[key][0][val_index], targets[val_index]
+    if key in ("pixels8", *STAGES) and arm != "probe-fc":  # probe-fc: raw features, as usual
+        train, test = standardize(train, test)
+    steps = LONG_STEPS if arm.endswith("-long") else STEPS
+    return train_arm(model, train, targets[index], test, test_targets, lr=lr, seed=seed, steps=steps,
+                     check=check)

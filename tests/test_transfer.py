@@ -1,0 +1,100 @@
+"""course_utils.transfer: stage features against torchvision's forward, the sanity check, one budget."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import resnet50
+
+from course_utils import transfer
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return resnet50(weights=None, num_classes=26).eval()
+
+
+def test_stage_features_layer4_is_what_fc_sees(model):
+    images = torch.randn(3, 3, 32, 32)
+    seen = {}
+    model.fc.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    feats = transfer.stage_features(model, images, keep_maps=["layer3"], batch_size=2)
+    model.eval()
+    model(images)  # torchvision's own forward, the oracle
+    torch.testing.assert_close(feats["layer4"], seen["x"], rtol=1e-4, atol=1e-4)  # other batch sizes
+    assert model.layer4(feats["layer3_maps"]).mean(dim=(2, 3)).allclose(feats["layer4"], atol=1e-5)
+    assert [feats[s].shape[1] for s in transfer.STAGES] == [256, 512, 1024, 2048]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # nothing moved
+
+
+def test_stage_features_rejects_bad_input(model):
+    with pytest.raises(ValueError, match="keep_maps"):
+        transfer.stage_features(model, torch.randn(1, 3, 32, 32), keep_maps=["layer5"])
+    with pytest.raises(ValueError, match="torchvision ResNet"):
+        transfer.stage_features(nn.Linear(2, 2), torch.randn(1, 2))
+
+
+def test_standardize_uses_train_statistics_and_floors_dead_features():
+    train = torch.cat([torch.randn(50, 3) * torch.tensor([1.0, 5.0, 0.2]) + 3, torch.zeros(50, 1)], 1)
+    test = torch.ones(4, 4)
+    a, b = transfer.standardize(train, test)
+    torch.testing.assert_close(a[:, :3].mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(a[:, :3].std(0), torch.ones(3))
+    expected = (test[:, :3] - train[:, :3].mean(0)) / train[:, :3].std(0)
+    torch.testing.assert_close(b[:, :3], expected)
+    assert b[:, 3].abs().max() < 100  # a constant column is not divided by ~0
+
+
+def test_per_class_indices():
+    targets = torch.arange(10).repeat(20)
+    a = transfer.per_class_indices(targets, 5, seed=0)
+    assert torch.equal(torch.bincount(targets[a]), torch.full((10,), 5))
+    assert torch.equal(a, transfer.per_class_indices(targets, 5, seed=0))
+    assert not torch.equal(a, transfer.per_class_indices(targets, 5, seed=1))
+    b = transfer.per_class_indices(targets, 10, seed=3, exclude=a)
+    assert not set(a.tolist()) & set(b.tolist())
+    with pytest.raises(ValueError, match="only 15 images left"):
+        transfer.per_class_indices(targets, 16, seed=0, exclude=a)
+
+
+def test_check_sane():
+    chance = math.log(10)
+    transfer.check_sane(chance, [1.5, 0.8, 0.5, 0.4], 10)
+    with pytest.raises(AssertionError, match="far from ln C"):
+        transfer.check_sane(40.0, [17.0, 5.0, 2.0, 1.0], 10)  # notebook 05's old scratch arm
+    with pytest.raises(AssertionError, match="diverged"):
+        transfer.check_sane(chance, [2.0, 9.0, 3.0, 2.0], 10)
+    with pytest.raises(AssertionError, match="diverged"):
+        transfer.check_sane(chance, [2.0, 1.0, float("nan"), 1.0], 10)
+
+
+def test_train_arm_learns_within_the_budget():
+    torch.manual_seed(0)
+    centers = torch.randn(4, 8)
+    targets = torch.arange(4).repeat(30)
+    inputs = centers[targets] + 0.3 * torch.randn(120, 8)
+    steps = []
+    model = nn.Linear(8, 4)
+    model.register_forward_hook(lambda m, i, o: steps.append(m.training))
+    r = transfer.train_arm(model, inputs[:80], targets[:80], inputs[80:], targets[80:], lr=0.1, seed=0)
+    assert sum(steps) == transfer.STEPS  # exactly the budget: one train-mode forward per step
+    assert abs(r["first_loss"] - math.log(4)) < 0.5 * math.log(4) and len(r["curve"]) == transfer.CHUNKS
+    assert r["acc"] > 0.9 and not r["diverged"]
+    with pytest.raises(AssertionError, match="diverged"):
+        transfer.train_arm(nn.Linear(8, 4), inputs[:80], targets[:80], inputs[80:], targets[80:],
+                           lr=1e4, seed=0)
+
+
+def test_build_arm_shapes(model):
+    for arm, key, shape in [("pixels-logreg", "pixels8", (2, 64)), ("mlp", "pixels8", (2, 64)),
+                            ("small-cnn", "images", (2, 3, 32, 32)), ("probe-layer2", "layer2", (2, 512)),
+                            ("last-stage", "layer3_maps", (2, 1024, 2, 2))]:
+        built, got_key = transfer.build_arm(arm, model, 7, seed=0)
+        assert got_key == key and built.eval()(torch.randn(shape)).shape == (2, 7), arm
+    assert sum(p.numel() for p in transfer.build_arm("mlp", model, 10, 0)[0].parameters()) == 9_610
+    with pytest.raises(ValueError, match="unknown arm"):
+        transfer.build_arm("probe-layer9x", model, 10, 0)

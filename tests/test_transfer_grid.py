@@ -1,0 +1,61 @@
+"""The committed transfer grid (benchmarks/transfer_grid.py): complete, sane, and reproducible."""
+
+import math
+
+import pytest
+
+from benchmarks import transfer_grid as tg
+from course_utils import transfer
+
+ROWS = tg.read_rows(tg.RESULTS / "transfer_grid.csv")
+
+
+def stored(target, arm, k, seed):
+    rows = [r for r in ROWS if (r["target"], r["arm"], int(r["k"]), int(r["seed"])) == (target, arm, k, seed)]
+    assert len(rows) == 1, (f"the committed grid has {len(rows)} rows for {target} {arm} {k}/class seed {seed}: "
+                            "run python benchmarks/transfer_grid.py (with the final source model)")
+    return rows[0]
+
+
+def test_grid_is_complete_and_every_run_sane():
+    for target in tg.SIZES:
+        for arm in tg.arms_for(target):
+            for k in tg.SIZES[target]:
+                for seed in tg.SEEDS:
+                    row = stored(target, arm, k, seed)
+                    first, final = float(row["first_loss"]), float(row["final_loss"])
+                    chance = math.log(10)
+                    assert 0.5 * chance <= first <= 1.5 * chance and final < first, row
+
+
+def test_transfer_beats_pixels_where_the_notebook_says_so():
+    table = tg.summary(ROWS)
+    for k in (5, 10):
+        ran = [table[key][0] for key in table if key[0] == "digits" and key[1] in transfer.TRANSFER_ARMS and key[2] == k]
+        assert ran, "no transfer rows in the committed grid: run python benchmarks/transfer_grid.py"
+        best = max(ran)
+        assert best >= table["digits", "pixels-logreg-long", k][0] + 0.03, k
+
+
+def test_one_baseline_cell_reruns_to_the_stored_accuracy():
+    x, y, xt, yt = tg.load_target("digits")
+    data = {"pixels8": (transfer.pixels8(x), transfer.pixels8(xt))}
+    row = stored("digits", "pixels-logreg-long", 5, 1)
+    index = transfer.per_class_indices(y, 5, seed=1)
+    r = transfer.run_cell("pixels-logreg-long", None, data, y, yt, index, lr=float(row["lr"]), seed=1)
+    assert abs(r["acc"] - float(row["acc"])) < 0.01
+
+
+@pytest.mark.slow
+def test_one_transfer_cell_reruns_to_the_stored_accuracy():
+    from course_utils.pretrain import pretrain_source_model
+
+    source, info = pretrain_source_model(progress=False)
+    row = stored("digits", "probe-layer3", 10, 2)
+    assert abs(float(row["source_acc"]) - info["source_acc"]) < 1e-3, (
+        "the grid was made with another source model: re-run python benchmarks/transfer_grid.py")
+    x, y, xt, yt = tg.load_target("digits")
+    data = transfer.prepare_target(source, x, xt)
+    index = transfer.per_class_indices(y, 10, seed=2)
+    r = transfer.run_cell("probe-layer3", source, data, y, yt, index, lr=float(row["lr"]), seed=2)
+    assert abs(r["acc"] - float(row["acc"])) < 0.02
