@@ -9,7 +9,9 @@ seed 0, measured on 10 other labelled training images per class, never on the te
 the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
 another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
 ``transfer.BATCH_SIZE`` images), and is measured once on the test split. Every run must pass
-``transfer.check_sane`` (first loss near ln C, no divergence) or the script stops.
+``transfer.check_sane`` (first loss near ln C, no divergence): if one seed fails it at the swept
+learning rate, the whole arm reruns at the next smaller learning rate that was sane in the sweep
+(the ``lr`` column records the one used), and the script stops if none is left.
 
 Writes ``benchmarks/results/transfer_grid.csv`` (one row per run), ``transfer_sweep.csv`` (every
 learning rate tried) and ``transfer_grid.png`` (the FAQ 2 figure). Rows of arms not re-run are
@@ -55,7 +57,8 @@ def load_target(name: str) -> tuple[torch.Tensor, ...]:
 
 #: cheapest first: each arm's rows are saved when it finishes, so a cut-short run keeps them
 ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4", "pixels-logreg",
-         "mlp", "small-cnn", "pixels-logreg-long", "last-stage", "mlp-long", "full", "small-cnn-long",
+         "mlp", "small-cnn", "pixels-logreg-long", "probe-fc-long", "probe-layer3-long", "last-stage",
+         "mlp-long", "full", "small-cnn-long",
          "resnet50-scratch")
 
 
@@ -85,8 +88,11 @@ def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def sweep(arm, source, data, y, yt) -> tuple[float, list[dict]]:
-    """Try every candidate lr on (5/class seed 0 -> 10/class validation); return the best."""
+def sweep(arm, source, data, y, yt) -> tuple[list[float], list[dict]]:
+    """Try every candidate lr on (5/class seed 0 -> 10/class validation).
+
+    Returns the best sane lr followed by the smaller sane ones (the fallbacks), and the rows tried.
+    """
     index = transfer.per_class_indices(y, SWEEP_K, seed=0)
     val = transfer.per_class_indices(y, VAL_K, seed=100, exclude=index)
     rows = []
@@ -97,27 +103,26 @@ def sweep(arm, source, data, y, yt) -> tuple[float, list[dict]]:
     sane = [row for row in rows if not row["diverged"]]
     if not sane:
         raise RuntimeError(f"{arm}: every learning rate diverged: {rows}")
-    return max(sane, key=lambda row: row["val_acc"])["lr"], rows
+    best = max(sane, key=lambda row: row["val_acc"])["lr"]
+    # the best first, then the smaller sane ones: the fallbacks if a seed diverges at the best
+    return [best] + sorted((r["lr"] for r in sane if r["lr"] < best), reverse=True), rows
 
 
 def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps: list) -> None:
     x, y, xt, yt = load_target(target)
     data = transfer.prepare_target(source, x, xt)
     for arm in arms:
-        lr, tried = sweep(arm, source, data, y, yt)
+        lrs, tried = sweep(arm, source, data, y, yt)
         sweeps[:] = [r for r in sweeps if (r["target"], r["arm"]) != (target, arm)]
         sweeps += [{"target": target, **r} for r in tried]
-        rows = []
-        for k in SIZES[target]:
-            for seed in SEEDS:
-                index = transfer.per_class_indices(y, k, seed=seed)
-                start = time.process_time()
-                r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed)
-                rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
-                             "lr": lr, "acc": round(r["acc"], 4), "first_loss": round(r["first_loss"], 4),
-                             "final_loss": round(r["curve"][-1], 4),
-                             "cpu_s": round(time.process_time() - start, 1),
-                             "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})
+        for lr in lrs:  # one rule for every arm: if any seed diverges, all rerun at the next lr
+            try:
+                rows = run_arm(target, arm, lr, source, source_acc, data, y, yt)
+                break
+            except AssertionError as exc:
+                print(f"{target:>7} {arm:>17} lr {lr:g}: a seed diverged ({exc}); next smaller lr")
+        else:
+            raise RuntimeError(f"{target} {arm}: a seed diverged at every sane lr {lrs}")
         grid[:] = [r for r in grid if (r["target"], r["arm"]) != (target, arm)] + rows
         write_rows(RESULTS / "transfer_grid.csv", GRID_FIELDS, grid)
         write_rows(RESULTS / "transfer_sweep.csv", SWEEP_FIELDS, sweeps)
@@ -125,6 +130,22 @@ def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps:
         print(f"{target:>7} {arm:>17} lr {lr:g}: " + "  ".join(
             f"{k}/class {statistics.mean(a):.3f}±{statistics.stdev(a):.3f}" for k, a in accs.items()),
             flush=True)
+
+
+def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
+    """Every size x seed of one arm at one lr; raises AssertionError if a run is not sane."""
+    rows = []
+    for k in SIZES[target]:
+        for seed in SEEDS:
+            index = transfer.per_class_indices(y, k, seed=seed)
+            start = time.process_time()
+            r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed)
+            rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
+                             "lr": lr, "acc": round(r["acc"], 4), "first_loss": round(r["first_loss"], 4),
+                             "final_loss": round(r["curve"][-1], 4),
+                             "cpu_s": round(time.process_time() - start, 1),
+                             "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})
+    return rows
 
 
 def summary(rows: list[dict]) -> dict:

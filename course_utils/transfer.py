@@ -124,9 +124,12 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     sampler = RandomSampler(data, num_samples=steps // CHUNKS * batch_size,
                             generator=torch.Generator().manual_seed(seed))
     loader = DataLoader(data, batch_size=batch_size, sampler=sampler)  # steps // CHUNKS batches
-    history = fit(model, loader, loss_fn, optimizer, epochs=CHUNKS, scheduler=scheduler,
-                  progress=False)
-    curve = [row["train_loss"] for row in history]
+    try:  # fit stops a run whose loss became nan/inf (NonFiniteLossError): that arm diverged
+        history = fit(model, loader, loss_fn, optimizer, epochs=CHUNKS, scheduler=scheduler,
+                      progress=False)
+        curve = [row["train_loss"] for row in history]
+    except FloatingPointError:
+        curve = [math.inf] * CHUNKS
     try:
         check_sane(first, curve, num_classes)
         diverged = False
@@ -140,11 +143,12 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
 
 # ----------------------------------------------------------------------------- the arms
 TRANSFER_ARMS = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4",
-                 "last-stage", "full")
+                 "last-stage", "full", "probe-fc-long", "probe-layer3-long")
 BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
                  "pixels-logreg-long", "mlp-long", "small-cnn-long")
-#: "-long" arms: the three small baselines again with 16x the budget (a few CPU-seconds), so
-#: that transfer is also compared with them trained to convergence
+#: "-long" arms: the three small baselines and the two main probes again with 16x the budget (a
+#: few CPU-seconds each), so that transfer is also compared with baselines trained to
+#: convergence at an equal budget (long against long)
 LONG_STEPS = 16 * STEPS
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
 LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "cnn": (1e-3, 3e-3, 1e-2),
