@@ -176,6 +176,7 @@ def plot_faq2(rows: list[dict], path: Path) -> None:
                 ax.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=arm)
         ax.set(title=title, xscale="log", xlabel="labelled images per class")
         ax.set_xticks(SIZES[target], [str(k) for k in SIZES[target]])
+        ax.minorticks_off()  # a log axis would otherwise label 2x10^1, 3x10^1, ...
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (mean ± std, 3 seeds)")
     if axes[1].get_legend_handles_labels()[0]:
