@@ -13,8 +13,9 @@ another initialization), under the one budget rule (``transfer.STEPS`` AdamW ste
 learning rate, the whole arm reruns at the next smaller learning rate that was sane in the sweep
 (the ``lr`` column records the one used), and the script stops if none is left.
 
-Writes ``benchmarks/results/transfer_grid.csv`` (one row per run), ``transfer_sweep.csv`` (every
-learning rate tried) and ``transfer_grid.png`` (the FAQ 2 figure). Rows of arms not re-run are
+Writes ``course_utils/results/transfer_grid.csv`` (one row per run) and ``transfer_sweep.csv``
+(every learning rate tried) -- package data, so that notebook 05 reads them wherever it runs --
+and ``benchmarks/results/transfer_grid.png`` (the FAQ 2 figure). Rows of arms not re-run are
 kept, so the grid can be completed arm by arm; each file is replaced atomically.
 """
 
@@ -33,10 +34,12 @@ import torch
 
 from course_utils import transfer
 from course_utils.data import target_dataset
+from course_utils.plots import plot_transfer_grid
 from course_utils.pretrain import build_source_model, pretrain_source_model
 from course_utils.repro import pin_threads
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = transfer.GRID_CSV.parent            # the CSVs: package data, read by notebook 05
+FIGURE = Path(__file__).resolve().parent / "results" / "transfer_grid.png"
 SIZES = {"digits": (5, 10, 50), "glyphs": (5, 50)}     # labelled images per class
 SEEDS = (0, 1, 2)
 SWEEP_K, VAL_K = 5, 10
@@ -70,10 +73,7 @@ def arms_for(target: str) -> tuple[str, ...]:
 
 
 def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return transfer.read_grid(path) if path.exists() else []
 
 
 def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
@@ -162,26 +162,10 @@ def plot_faq2(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = summary(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, (target, title) in zip(axes, (("glyphs", "near: new glyphs, unseen fonts"),
-                                          ("digits", "far: handwritten digits"))):
-        for arm in FAQ2_ARMS:
-            ks = [k for k in SIZES[target] if (target, arm, k) in table]
-            if ks:
-                means = [table[target, arm, k][0] for k in ks]
-                stds = [table[target, arm, k][1] for k in ks]
-                ax.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=arm)
-        ax.set(title=title, xscale="log", xlabel="labelled images per class")
-        ax.set_xticks(SIZES[target], [str(k) for k in SIZES[target]])
-        ax.minorticks_off()  # a log axis would otherwise label 2x10^1, 3x10^1, ...
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (mean ± std, 3 seeds)")
-    if axes[1].get_legend_handles_labels()[0]:
-        axes[1].legend(loc="lower right")
-    fig.tight_layout()
+    fig = plot_transfer_grid(rows, [("glyphs", "near: new glyphs, unseen fonts", SIZES["glyphs"]),
+                                    ("digits", "far: handwritten digits", SIZES["digits"])],
+                             FAQ2_ARMS, ylabel="test accuracy (mean ± std, 3 seeds)")
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
 
 
@@ -202,7 +186,7 @@ def main(argv=None) -> None:
     for target in args.targets.split(","):
         arms = [a for a in arms_for(target) if a in wanted]
         run_target(target, arms, source, info["source_acc"], grid, sweeps)
-    plot_faq2(grid, RESULTS / "transfer_grid.png")
+    plot_faq2(grid, FIGURE)
 
 
 if __name__ == "__main__":

@@ -303,6 +303,40 @@ def plot_memory_breakdown(rows: Iterable[dict], *, label: str = "name",
     return fig
 
 
+def plot_transfer_grid(rows: Iterable[dict], panels: Iterable[tuple], arms: Iterable[str], *,
+                       ylabel: str = "test accuracy (mean ± std over seeds)"):
+    """Accuracy against labelled images per class, one panel per target, one line per arm.
+
+    ``rows``: dicts with "target", "arm", "k" and "acc" (one per seed, e.g. the transfer grid's
+    CSV rows); ``panels``: (target, title, sizes) triples; mean ± std over the rows of each point.
+    """
+    import statistics
+
+    import matplotlib.pyplot as plt
+
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["target"], r["arm"], int(r["k"])), []).append(float(r["acc"]))
+    panels, arms = list(panels), list(arms)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), sharey=True, squeeze=False)
+    for ax, (target, title, sizes) in zip(axes[0], panels):
+        for arm in arms:
+            ks = [k for k in sizes if len(groups.get((target, arm, k), ())) > 1]
+            if ks:
+                accs = [groups[target, arm, k] for k in ks]
+                ax.errorbar(ks, [statistics.mean(a) for a in accs], yerr=[statistics.stdev(a) for a in accs],
+                            marker="o", capsize=3, label=arm)
+        ax.set(title=title, xscale="log", xlabel="labelled images per class")
+        ax.set_xticks(list(sizes), [str(k) for k in sizes])
+        ax.minorticks_off()  # a log axis would otherwise label 2x10^1, 3x10^1, ...
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    if axes[0][-1].get_legend_handles_labels()[0]:
+        axes[0][-1].legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 #: CJK fonts tried in order: Noto Sans CJK (Debian's fonts-noto-cjk, Google's download), then the
 #: fonts macOS and Windows ship with, then WenQuanYi (older Linux).
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB",

@@ -13,7 +13,9 @@ are checked against ln C (:func:`check_sane`, the check notebook 02 teaches).
 from __future__ import annotations
 
 import copy
+import csv
 import math
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -139,6 +141,18 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
         diverged = True
     test = evaluate(model, DataLoader(TensorDataset(test_inputs, test_targets), batch_size=512), loss_fn)
     return {"acc": test["acc"], "first_loss": first, "curve": curve, "diverged": diverged, "model": model}
+
+
+#: The committed grid (``python benchmarks/transfer_grid.py`` writes them; notebook 05 reads them):
+#: package data, so the notebook finds them in a checkout, a pip install and on Colab alike.
+GRID_CSV = Path(__file__).resolve().parent / "results" / "transfer_grid.csv"
+SWEEP_CSV = GRID_CSV.with_name("transfer_sweep.csv")
+
+
+def read_grid(path: str | Path = GRID_CSV) -> list[dict]:
+    """The rows of a grid CSV (one per run: target, arm, k, seed, lr, acc, losses, ...), as dicts."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 # ----------------------------------------------------------------------------- the arms

@@ -98,3 +98,20 @@ def test_build_arm_shapes(model):
     assert sum(p.numel() for p in transfer.build_arm("mlp", model, 10, 0)[0].parameters()) == 9_610
     with pytest.raises(ValueError, match="unknown arm"):
         transfer.build_arm("probe-layer9x", model, 10, 0)
+
+
+def test_plot_transfer_grid_draws_mean_and_spread_per_arm():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.plots import plot_transfer_grid
+
+    rows = [{"target": "t", "arm": "a", "k": k, "acc": acc}
+            for k, accs in ((5, (0.5, 0.7)), (50, (0.8, 0.8))) for acc in accs]
+    rows.append({"target": "t", "arm": "b", "k": 5, "acc": 0.9})  # one seed only: no point drawn
+    fig = plot_transfer_grid(rows, [("t", "a title", (5, 50))], ["a", "b"])
+    ax = fig.axes[0]
+    (line,) = ax.get_lines()[:1]
+    assert list(line.get_xdata()) == [5, 50] and list(line.get_ydata()) == [0.6, 0.8]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a"]
+    assert ax.get_title() == "a title"

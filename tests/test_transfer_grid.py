@@ -7,7 +7,7 @@ import pytest
 from benchmarks import transfer_grid as tg
 from course_utils import transfer
 
-ROWS = tg.read_rows(tg.RESULTS / "transfer_grid.csv")
+ROWS = transfer.read_grid()
 
 
 def stored(target, arm, k, seed):
