@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from course_utils.atomic import atomic_write
+from course_utils.repro import device_missing
 from course_utils.rng_state import loader_generators, rng_state, set_rng_state  # noqa: F401
 
 
@@ -188,13 +189,10 @@ def _check_map_location(map_location: Any) -> None:
     except RuntimeError as exc:
         raise ValueError(f"map_location={map_location!r} is not a device ({_plain(exc)}); "
                          f"use 'cpu' or 'cuda'") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CheckpointError(f"map_location={map_location!r}, but PyTorch sees no CUDA GPU on "
-                              f"this machine: load with map_location='cpu' (the default), the "
-                              f"file itself is fine")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise CheckpointError(f"map_location={map_location!r}, but this machine has no Apple "
-                              f"GPU (MPS): load with map_location='cpu' (the default)")
+    missing = device_missing(device)
+    if missing:
+        raise CheckpointError(f"map_location={map_location!r}, but {missing}: load with "
+                              "map_location='cpu' (the default), the file itself is fine")
 
 
 def restore_states(state: dict, path: str | os.PathLike, *, model: nn.Module | None = None,

@@ -57,17 +57,30 @@ def get_device(prefer: str | None = None) -> torch.device:
     prefer = prefer if prefer is not None else (os.environ.get("COURSE_DEVICE") or None)
     if prefer is not None:
         device = torch.device(prefer)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("CUDA was asked for but is not available here; use get_device() "
-                               "to pick the best available device, or prefer='cpu'.")
-        if device.type == "mps" and not _mps_available():
-            raise RuntimeError("MPS was asked for but is not available here; use prefer='cpu'.")
+        missing = device_missing(device)
+        if missing:
+            raise RuntimeError(f"{device.type.upper()} was asked for but is not available here "
+                               f"({missing}); use get_device() to pick the best available device, "
+                               "or prefer='cpu'.")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def device_missing(device: torch.device) -> str | None:
+    """Why ``device`` cannot be used on this machine (e.g. "PyTorch sees no CUDA GPU here"), or None.
+
+    One check for every place that accepts a device (``get_device``, ``fit``, ``load_checkpoint``'s
+    ``map_location``); each caller adds the fix that fits it.
+    """
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "PyTorch sees no CUDA GPU here"
+    if device.type == "mps" and not _mps_available():
+        return "this machine has no Apple GPU (MPS)"
+    return None
 
 
 def _mps_available() -> bool:

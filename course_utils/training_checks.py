@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_utils.repro import device_missing
+
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became nan or inf during training."""
@@ -38,13 +40,10 @@ def resolve_device(model: nn.Module, device: Any) -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a device; use 'cpu', 'cuda' or "
                          f"course_utils.repro.get_device()") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r}, but PyTorch sees no CUDA GPU here "
-                         f"(torch.cuda.is_available() is False): pass device=get_device() "
-                         f"from course_utils.repro, or 'cpu'")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device='mps', but this machine has no Apple GPU (MPS): pass "
-                         "device=get_device() from course_utils.repro, or 'cpu'")
+    missing = device_missing(device)
+    if missing:
+        raise ValueError(f"device={str(device)!r}, but {missing}: pass device=get_device() "
+                         "from course_utils.repro, or 'cpu'")
     return device
 
 

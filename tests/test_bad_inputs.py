@@ -545,7 +545,7 @@ LOAD = [
     ("an optimizer of other groups", lambda tmp: load_checkpoint(saved(tmp, {"optimizer": torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1).state_dict()}), optimizer=torch.optim.SGD(list(nn.Linear(2, 2).parameters())[:1], lr=0.1)), Refused(CheckpointError, "optimizer state does not fit this SGD")),
 ]
 if not torch.cuda.is_available():
-    LOAD.append(("map_location='cuda' without a GPU", lambda tmp: load_checkpoint(saved(tmp), map_location="cuda"), Refused(CheckpointError, "no CUDA GPU on this machine.*the file itself is fine")))
+    LOAD.append(("map_location='cuda' without a GPU", lambda tmp: load_checkpoint(saved(tmp), map_location="cuda"), Refused(CheckpointError, "no CUDA GPU here.*the file itself is fine")))
 if not torch.backends.mps.is_available():
     LOAD.append(("map_location='mps' without an Apple GPU", lambda tmp: load_checkpoint(saved(tmp), map_location="mps"), Refused(CheckpointError, "no Apple GPU")))
 for name, fn, expect in LOAD:
