@@ -44,10 +44,7 @@ class SGD(torch.optim.Optimizer):
     @torch.no_grad()  # the update itself is not part of any graph
     def step(self, closure: Callable[[], torch.Tensor] | None = None):
         """Update every parameter that has a gradient; return ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _with_grad(closure)
         for group in self.param_groups:
             lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
             decay, nesterov = group["weight_decay"], group["nesterov"]
@@ -103,16 +100,21 @@ def _check_params(params, optimizer: str) -> list:
     return params
 
 
+def _check_number(name: str, value) -> None:
+    """An optimizer option must be a finite number >= 0 (a tensor lr is read as its value)."""
+    if isinstance(value, torch.Tensor) and name == "lr":
+        value = value.item()
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}"
+                         + (" (a negative lr climbs the loss)" if name == "lr" else ""))
+
+
 def _check_options(lr, momentum, dampening, weight_decay, nesterov) -> None:
-    if isinstance(lr, torch.Tensor):
-        lr = lr.item()
     for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay),
                         ("dampening", dampening)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}"
-                             + (" (a negative lr climbs the loss)" if name == "lr" else ""))
+        _check_number(name, value)
     if not 0 <= dampening <= 1:
         raise ValueError(f"dampening must be in [0, 1], got {dampening!r}")
     if nesterov and (momentum <= 0 or dampening != 0):
@@ -138,7 +140,8 @@ class AdamW(torch.optim.Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         _check_adamw(lr, betas, eps, weight_decay)
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        super().__init__(_check_params(params, type(self).__name__),
+                         dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
@@ -172,8 +175,7 @@ class AdamW(torch.optim.Optimizer):
 
 def _check_adamw(lr, betas, eps, weight_decay) -> None:
     for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        _check_number(name, value)
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2
             and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
         raise ValueError(f"betas must be a pair of numbers in [0, 1), e.g. (0.9, 0.999), got {betas!r}")

@@ -80,6 +80,13 @@ def test_bad_options_say_what_to_do(options, words):
         AdamW([{"params": [torch.ones(1, requires_grad=True)], **options}])
 
 
+def test_a_model_or_an_empty_list_is_refused_as_sgd_refuses_it():
+    with pytest.raises(TypeError, match=r"pass its parameters: AdamW\(model.parameters\(\)"):
+        AdamW(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="empty parameter list"):
+        AdamW([])
+
+
 def test_closure_is_evaluated_with_gradients():
     w = torch.ones(2, requires_grad=True)
     optimizer = AdamW([w], lr=0.1)
