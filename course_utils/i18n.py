@@ -12,7 +12,10 @@ The first of these that says something wins:
 4. the locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``);
 5. otherwise English.
 
-:func:`pick` returns the text for the current language from a ``{"en": ..., "zh": ...}`` table.
+:func:`pick` returns the text for the current language from a ``{"en": ..., "zh": ...}`` table,
+:func:`message` one entry of a table of such texts, formatted. Chinese figure labels need a CJK
+font: :func:`cjk_font` finds one (the doctor asks it too), :func:`use_cjk_font` makes matplotlib
+use it, and :func:`figure_text` translates a label only when one is there.
 """
 
 from __future__ import annotations
@@ -80,6 +83,12 @@ def pick(texts: Mapping[str, str], value: str | None = None) -> str:
     return texts.get(language(value)) or texts["en"]
 
 
+def message(table: Mapping[str, Mapping[str, str]], key: str, /, **values) -> str:
+    """``table[key]`` in the current language, formatted with ``values`` (the same in both):
+    ``message(MESSAGES, "no_file", path=p)`` with ``MESSAGES = {"no_file": {"en": ..., "zh": ...}}``."""
+    return pick(table[key]).format(**values)
+
+
 #: Figure labels and titles the notebooks pass through :func:`figure_text`, in Chinese.
 FIGURE_TEXT = {
     "loss": "损失",
@@ -96,12 +105,46 @@ FIGURE_TEXT = {
 }
 
 
-def figure_text(text: str, value: str | None = None) -> str:
-    """A figure's label in the current language. Chinese only when a CJK font is installed
-    (chosen with ``course_utils.plots.use_cjk_font``): without one, matplotlib would draw empty
-    boxes and warn, so the label stays English. Text not in :data:`FIGURE_TEXT` is returned as is."""
-    if language(value) != "zh" or text not in FIGURE_TEXT:
+def figure_text(text: str, value: str | None = None, *, table: Mapping[str, str] | None = None) -> str:
+    """A figure's label in the current language, from ``table`` (default :data:`FIGURE_TEXT`).
+    Chinese only when a CJK font is installed (:func:`use_cjk_font`): without one, matplotlib
+    would draw empty boxes and warn, so the label stays English. Text not in the table is
+    returned as is."""
+    table = FIGURE_TEXT if table is None else table
+    if language(value) != "zh" or text not in table:
         return text
-    from course_utils.plots import use_cjk_font
+    return table[text] if use_cjk_font() else text
 
-    return FIGURE_TEXT[text] if use_cjk_font() else text
+
+#: CJK fonts tried in order: Noto Sans CJK (Debian's fonts-noto-cjk, Google's download), then the
+#: fonts macOS and Windows ship with, then WenQuanYi (older Linux).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB",
+             "Microsoft YaHei", "SimHei", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "Noto Sans CJK JP")
+
+
+def cjk_font(fonts=None) -> str | None:
+    """The first font of :data:`CJK_FONTS` among ``fonts`` (matplotlib ``FontEntry`` objects;
+    default: the fonts matplotlib knows, ``font_manager.fontManager.ttflist``), or None.
+    Changes nothing: :func:`use_cjk_font` and the doctor's font check both ask this."""
+    if fonts is None:
+        from matplotlib import font_manager
+
+        fonts = font_manager.fontManager.ttflist
+    installed = {font.name for font in fonts}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def use_cjk_font() -> str | None:
+    """Put :func:`cjk_font` in front of matplotlib's sans-serif list, so that Chinese figure
+    labels render (not as empty boxes); return its name, or None when no CJK font is installed
+    (then labels should stay in English: :func:`figure_text` does that)."""
+    found = cjk_font()
+    if found is not None:
+        import matplotlib as mpl
+
+        families = [name for name in mpl.rcParams["font.sans-serif"] if name != found]
+        mpl.rcParams["font.sans-serif"] = [found, *families]
+        mpl.rcParams["font.family"] = "sans-serif"
+        mpl.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212 (minus)
+    return found

@@ -1,12 +1,49 @@
 """Plots for the lessons: plain data in (lists of dicts), a matplotlib Figure out.
 
-Nothing here trains, counts or imports the rest of the course; matplotlib is imported when a
-function is called, so importing this module changes no plotting style.
+Nothing here trains or counts; matplotlib is imported when a function is called, so importing
+this module changes no plotting style. The labels these functions write themselves (axis names,
+legends) are in :data:`PLOT_TEXT` and come out in Chinese in a Chinese notebook when a CJK font is
+installed (``i18n.figure_text``); in English they are exactly the keys. Labels a caller passes are
+drawn as given, except the defaults of :data:`PLOT_TEXT` (pass ``figure_text("...")`` for others).
 """
 
 from __future__ import annotations
 
 from typing import Iterable
+
+from course_utils.i18n import figure_text
+
+#: The labels the plots write themselves, in Chinese (``{}`` is filled after translating).
+PLOT_TEXT = {
+    "parameters": "参数量",
+    "{} (log scale)": "{}（对数坐标）",
+    "epoch": "迭代周期",
+    "loss": "损失",
+    "accuracy": "准确率",
+    "train loss": "训练损失",
+    "val loss": "验证损失",
+    "train accuracy": "训练准确率",
+    "val accuracy": "验证准确率",
+    "train acc": "训练准确率",
+    "val acc": "验证准确率",
+    "chance ({:.3f})": "随机猜测（{:.3f}）",
+    "predicted": "预测类别",
+    "true": "真实类别",
+    "{} (true {})": "{}（真实：{}）",
+    "layer": "层",
+    "weights": "权重",
+    "gradients": "梯度",
+    "optimizer": "优化器状态",
+    "activations": "激活值",
+    "device memory": "设备内存",
+    "labelled images per class": "每类有标签图像数",
+    "test accuracy (mean ± std over seeds)": "测试准确率（各随机种子的均值 ± 标准差）",
+}
+
+
+def _label(text: str) -> str:
+    """A label this module writes, in the language in use (see the module docstring)."""
+    return figure_text(text, table=PLOT_TEXT)
 
 
 def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: str = "parameters",
@@ -50,7 +87,7 @@ def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: s
     for y, c in zip(positions, counts):
         ax.annotate(f"{c:,}", (max(c, 0.5) if log else c, y), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=8)
-    ax.set_xlabel(f"{value}" + (" (log scale)" if log else ""))
+    ax.set_xlabel(_label("{} (log scale)").format(_label(value)) if log else _label(value))
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -84,12 +121,12 @@ def plot_history(history: Iterable[dict], *, baseline: float | None = None,
                       if r.get(f"{split}_{metric}") is not None]
             if points:
                 xs, ys = zip(*points)
-                ax.plot(xs, ys, style, markersize=3, label=f"{split} {label}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
+                ax.plot(xs, ys, style, markersize=3, label=_label(f"{split} {label}"))
+        ax.set_xlabel(_label("epoch"))
+        ax.set_ylabel(_label(label))
         ax.grid(alpha=0.3)
     if baseline is not None:
-        axes[0].axhline(baseline, color="gray", ls=":", label=f"chance ({baseline:.3f})")
+        axes[0].axhline(baseline, color="gray", ls=":", label=_label("chance ({:.3f})").format(baseline))
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
@@ -117,8 +154,8 @@ def plot_histories(histories: dict, *, metrics: tuple = ("train_loss", "val_acc"
             if points:
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, "-o", markersize=3, label=name)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_xlabel(_label("epoch"))
+        ax.set_ylabel(_label(metric.replace("_", " ")))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
     if title:
@@ -144,8 +181,8 @@ def plot_confusion_matrix(matrix, class_names: list, *, title: str | None = None
     ticks = range(len(m))
     ax.set_xticks(ticks, class_names)
     ax.set_yticks(ticks, class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(_label("predicted"))
+    ax.set_ylabel(_label("true"))
     for i in ticks:
         for j in ticks:
             if m[i, j]:
@@ -181,7 +218,8 @@ def plot_prediction_grid(images, targets, predictions, class_names: list, *, nco
     for ax, image, t, p in zip(axes.flat, images, targets, predictions):
         ax.imshow(image, cmap="gray", vmin=0, vmax=1)
         wrong = int(t) != int(p)
-        ax.set_title(f"{class_names[int(p)]}" + (f" (true {class_names[int(t)]})" if wrong else ""),
+        ax.set_title(_label("{} (true {})").format(class_names[int(p)], class_names[int(t)]) if wrong
+                     else str(class_names[int(p)]),
                      fontsize=8, color="red" if wrong else "black")
         if wrong:  # a red frame too, for readers who do not see red text
             ax.axis("on")
@@ -251,7 +289,7 @@ def plot_layer_stats(series: dict, *, ylabel: str, xlabel: str = "layer", log: b
         ax.plot(range(1, len(values) + 1), list(values), "-o", markersize=3, label=name)
     if log:
         ax.set_yscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set(xlabel=_label(xlabel), ylabel=_label(ylabel))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
@@ -283,14 +321,14 @@ def plot_memory_breakdown(rows: Iterable[dict], *, label: str = "name",
     left = [0.0] * len(rows)
     for part in parts:
         widths = [r.get(part, 0) / unit for r in rows]
-        ax.barh(positions, widths, left=left, label=part)
+        ax.barh(positions, widths, left=left, label=_label(part))
         left = [a + b for a, b in zip(left, widths)]
     for y, total in zip(positions, left):
         ax.annotate(f"{total:,.1f} {unit_name}", (total, y), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=8)
     if limit is not None:
         ax.axvline(limit / unit, color="black", linestyle="--", linewidth=1)
-        ax.annotate(limit_label, (limit / unit, len(rows) - 0.5), xytext=(3, 0),
+        ax.annotate(_label(limit_label), (limit / unit, len(rows) - 0.5), xytext=(3, 0),
                     textcoords="offset points", fontsize=8)
     ax.set_yticks(positions, [str(r[label]) for r in rows])
     ax.invert_yaxis()  # first row on top, as in a table
@@ -326,37 +364,12 @@ def plot_transfer_grid(rows: Iterable[dict], panels: Iterable[tuple], arms: Iter
                 accs = [groups[target, arm, k] for k in ks]
                 ax.errorbar(ks, [statistics.mean(a) for a in accs], yerr=[statistics.stdev(a) for a in accs],
                             marker="o", capsize=3, label=arm)
-        ax.set(title=title, xscale="log", xlabel="labelled images per class")
+        ax.set(title=title, xscale="log", xlabel=_label("labelled images per class"))
         ax.set_xticks(list(sizes), [str(k) for k in sizes])
         ax.minorticks_off()  # a log axis would otherwise label 2x10^1, 3x10^1, ...
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].set_ylabel(_label(ylabel))
     if axes[0][-1].get_legend_handles_labels()[0]:
         axes[0][-1].legend(loc="lower right")
     fig.tight_layout()
     return fig
-
-
-#: CJK fonts tried in order: Noto Sans CJK (Debian's fonts-noto-cjk, Google's download), then the
-#: fonts macOS and Windows ship with, then WenQuanYi (older Linux).
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB",
-             "Microsoft YaHei", "SimHei", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-             "Noto Sans CJK JP")
-
-
-def use_cjk_font() -> str | None:
-    """Put the first installed font of :data:`CJK_FONTS` in front of matplotlib's sans-serif list,
-    so that Chinese figure labels render (not as empty boxes); return its name, or None when no
-    CJK font is installed (then labels should stay in English: ``i18n.figure_text`` does that).
-    """
-    import matplotlib as mpl
-    from matplotlib import font_manager
-
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    found = next((name for name in CJK_FONTS if name in installed), None)
-    if found is not None:
-        families = [name for name in mpl.rcParams["font.sans-serif"] if name != found]
-        mpl.rcParams["font.sans-serif"] = [found, *families]
-        mpl.rcParams["font.family"] = "sans-serif"
-        mpl.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212 (minus)
-    return found

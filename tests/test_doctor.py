@@ -1,5 +1,8 @@
 import importlib.metadata as metadata
+import os
+import re
 import socket
+import string
 import subprocess
 import sys
 import threading
@@ -10,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import doctor
+from course_utils import doctor, i18n
 from course_utils.checkpoint import save_checkpoint
 
 
@@ -49,10 +52,10 @@ def test_warnings_do_not_fail(monkeypatch):
 
 def test_command_line_runs_here():
     result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--offline"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "COURSE_LANG": "en"})
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("Python", "torch", "torchvision", "ipywidgets", "JupyterLab widgets", "device",
-                 "offline data", "cache"):
+                 "offline data", "cache", "CJK font"):
         assert f"] {name}:" in result.stdout
     assert "[FAIL]" not in result.stdout
 
@@ -113,3 +116,94 @@ def test_floors_come_from_the_installed_package_and_match_pyproject():
 def test_floor_parsing_skips_extras_and_unpinned():
     requires = ["torch>=2.4", "numpy >= 1.24", "nbval>=0.11; extra == 'dev'", "tqdm"]
     assert doctor.required_versions(requires) == {"torch": "2.4", "numpy": "1.24"}
+
+
+# ---- the Chinese font and the two languages ------------------------------------------------
+
+class Font:  # what matplotlib's font list holds, as far as the check reads it
+    def __init__(self, name):
+        self.name = name
+
+
+def test_cjk_font_found_is_named_and_the_figures_use_the_same_one():
+    check = doctor.check_cjk_font([Font("DejaVu Sans"), Font("Noto Sans CJK JP"), Font("Noto Sans CJK SC")],
+                                  rescan=lambda: pytest.fail("no rescan when the font is there"))
+    assert check.status == "OK" and "Noto Sans CJK SC" in check.detail  # SC first: CJK_FONTS' order
+    assert doctor.check_cjk_font().status == "OK" or i18n.cjk_font() is None  # one detection
+
+
+@pytest.mark.parametrize("platform, how", [
+    ("linux", ["sudo apt-get install fonts-noto-cjk", "sudo dnf install google-noto-sans-cjk-fonts"]),
+    ("darwin", ["PingFang SC", "brew install --cask font-noto-sans-cjk"]),
+    ("win32", ["Microsoft YaHei"]),
+])
+def test_no_cjk_font_is_a_warning_that_says_how_to_install_one_here(platform, how):
+    i18n.set_language("en")
+    try:
+        check = doctor.check_cjk_font([Font("DejaVu Sans")], rescan=lambda: [Font("DejaVu Sans")], platform=platform)
+    finally:
+        i18n.set_language(None)
+    assert check.status == "WARN"
+    assert "Chinese notebooks" in check.detail and "English notebooks are unaffected" in check.detail
+    assert all(step in check.detail for step in how), check.detail
+    assert "restart the kernel" in check.detail and "fontlist-" in check.detail
+
+
+def test_a_font_installed_after_matplotlib_cached_its_list_is_told_apart():
+    i18n.set_language("en")
+    try:
+        check = doctor.check_cjk_font([Font("DejaVu Sans")], rescan=lambda: [Font("WenQuanYi Zen Hei")])
+    finally:
+        i18n.set_language(None)
+    assert check.status == "WARN" and "WenQuanYi Zen Hei is installed" in check.detail
+    assert "font cache" in check.detail and "apt-get" not in check.detail
+
+
+#: Words a Chinese doctor line may keep in Latin letters: tags, package, command, font and product
+#: names, as they are typed or shown on screen. Anything else is English left untranslated.
+KEPT = set("""OK WARN FAIL Python README make lab install pip U e dev jupyterlab_widgets ipywidgets Error
+displaying widget JupyterLab CPU GPU cuda mps cpu Apple scikit learn COURSE_DATA_DIR DNS ImageNet CIFAR
+Colab Debian Ubuntu sudo apt get fonts noto cjk Fedora dnf google sans brew cask font macOS Hiragino Sans
+GB PingFang SC Windows Microsoft YaHei Noto CJK matplotlib fontlist json s root cache""".split())
+
+
+def untranslated(line: str) -> list[str]:
+    """The Latin-letter words of a Chinese line that are not names (paths and host names aside)."""
+    line = re.sub(r"[^\s（）]*[/.][^\s（）]*", " ", line)  # paths, URLs, host names, versions
+    return [w for w in re.findall(r"[A-Za-z_]+", line) if w not in KEPT and w not in doctor.required_versions()]
+
+
+def test_the_untranslated_word_finder_can_fail():
+    assert untranslated("[WARN] 网络：cannot reach the host") == ["cannot", "reach", "the", "host"]
+    assert untranslated("[OK] torch：2.14.1，路径 /tmp/some where") == ["where"]
+
+
+def run_doctor(capsys, language, monkeypatch):
+    monkeypatch.setattr(doctor, "check_network", lambda: doctor.Check(doctor.message(doctor.MESSAGES, "network"),
+                        "WARN", doctor.message(doctor.MESSAGES, "offline", host="example.org", error=110)))
+    i18n.set_language(language)
+    try:
+        doctor.main(network=True)
+    finally:
+        i18n.set_language(None)
+    return [line for line in capsys.readouterr().out.splitlines() if line]
+
+
+def test_every_doctor_line_is_in_the_language_in_use(capsys, monkeypatch):
+    english, chinese = run_doctor(capsys, "en", monkeypatch), run_doctor(capsys, "zh", monkeypatch)
+    assert len(english) == len(chinese) >= 10
+    for line in english:
+        assert not re.search(r"[\u4e00-\u9fff]", line), line
+    for line in chinese:
+        assert re.search(r"[\u4e00-\u9fff]", line) or re.fullmatch(r"\[\w+\] [\w.-]+：\S+", line), line
+        assert not untranslated(line), (line, untranslated(line))
+
+
+def test_every_doctor_message_has_both_languages_and_no_english_left_in_chinese():
+    for key, texts in doctor.MESSAGES.items():
+        assert set(texts) == {"en", "zh"}, key
+        fields = [sorted(n for _, n, _, _ in string.Formatter().parse(t) if n) for t in texts.values()]
+        assert fields[0] == fields[1], key
+        assert not re.search(r"[\u4e00-\u9fff]", texts["en"]), key
+        assert re.search(r"[\u4e00-\u9fff]", texts["zh"]) or key in {"line"}, key
+        assert not untranslated(re.sub(r"\{[^}]*\}", " ", texts["zh"])), (key, texts["zh"])

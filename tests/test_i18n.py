@@ -8,10 +8,12 @@ import string
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from course_utils import answer_key, i18n
+from course_utils import answer_key, i18n, plots
 from course_utils.exercises import MESSAGES, MESSAGES_EN, MESSAGES_ZH, Exercise
+from course_utils.plots import PLOT_TEXT
 from tools.nbenv import NOTEBOOKS
 
 
@@ -108,27 +110,123 @@ def test_widget_labels_in_chinese():
 
 
 def test_figure_text_needs_zh_and_a_cjk_font(monkeypatch):
-    from course_utils import plots
-
     assert i18n.figure_text("loss", "en") == "loss"
-    monkeypatch.setattr(plots, "use_cjk_font", lambda: None)
+    monkeypatch.setattr(i18n, "use_cjk_font", lambda: None)
     assert i18n.figure_text("loss", "zh") == "loss"          # no font: English, no empty boxes
-    monkeypatch.setattr(plots, "use_cjk_font", lambda: "Noto Sans CJK SC")
+    monkeypatch.setattr(i18n, "use_cjk_font", lambda: "Noto Sans CJK SC")
     assert i18n.figure_text("loss", "zh") == "损失"
     assert i18n.figure_text("not in the table", "zh") == "not in the table"
+    assert i18n.figure_text("epoch", "zh", table=PLOT_TEXT) == "迭代周期"
+
+
+class Font:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_cjk_font_is_the_first_of_the_list_that_is_installed():
+    assert i18n.cjk_font([Font("DejaVu Sans")]) is None
+    assert i18n.cjk_font([Font("SimHei"), Font("Noto Sans CJK SC"), Font("DejaVu Sans")]) == "Noto Sans CJK SC"
 
 
 def test_use_cjk_font_picks_an_installed_font_or_none():
     import matplotlib as mpl
 
-    from course_utils import plots
-
     before = list(mpl.rcParams["font.sans-serif"])
     try:
-        found = plots.use_cjk_font()
-        assert found is None or (found in plots.CJK_FONTS and mpl.rcParams["font.sans-serif"][0] == found)
+        found = i18n.use_cjk_font()
+        assert found == i18n.cjk_font()
+        assert found is None or (found in i18n.CJK_FONTS and mpl.rcParams["font.sans-serif"][0] == found)
     finally:
         mpl.rcParams["font.sans-serif"] = before
+
+
+def plot_figures():
+    """One figure per plot function, built with the labels the function writes itself."""
+    hist = [{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1, "train_acc": 0.3, "val_acc": 0.25},
+            {"epoch": 2, "train_loss": 1.0, "val_loss": 1.2, "train_acc": 0.6, "val_acc": 0.5}]
+    grid = [{"target": "t", "arm": "a", "k": k, "acc": acc} for k in (10, 20) for acc in (0.5, 0.6)]
+    return {
+        "parameter_counts": plots.plot_parameter_counts([{"name": "Linear", "parameters": 10},
+                                                         {"name": "ReLU", "parameters": 0}]),
+        "parameter_counts_linear": plots.plot_parameter_counts([{"name": "Linear", "parameters": 10}], log=False),
+        "history": plots.plot_history(hist, baseline=2.302585, title="T"),
+        "histories": plots.plot_histories({"a": hist, "b": hist}),
+        "confusion": plots.plot_confusion_matrix([[2, 1], [0, 3]], ["cat", "dog"]),
+        "prediction_grid": plots.plot_prediction_grid(np.zeros((2, 4, 4)), [0, 1], [0, 0], ["cat", "dog"], ncols=2),
+        "layer_stats": plots.plot_layer_stats({"plain": [1.0, 0.5]}, ylabel="activation std"),
+        "memory": plots.plot_memory_breakdown([{"name": "Adam", "weights": 4e9, "gradients": 4e9}], limit=80e9),
+        "transfer_grid": plots.plot_transfer_grid(grid, [("t", "digits", (10, 20))], ["a"]),
+    }
+
+
+def figure_labels(fig) -> list[str]:
+    found = [fig._suptitle.get_text()] if fig._suptitle else []
+    for ax in fig.axes:
+        found += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)]
+        if ax.get_legend():
+            found += [t.get_text() for t in ax.get_legend().get_texts()]
+    return [t for t in found if t]
+
+
+#: What the plots wrote before their labels went through figure_text (read from the figures of
+#: the previous plots.py; their PNG files were byte-identical to today's English ones, too).
+ENGLISH_LABELS = {
+    "parameter_counts": ["parameters (log scale)", "10", "0"],
+    "parameter_counts_linear": ["parameters", "10"],
+    "history": ["T", "epoch", "loss", "train loss", "val loss", "chance (2.303)", "epoch", "accuracy",
+                "train accuracy", "val accuracy"],
+    "histories": ["epoch", "train loss", "epoch", "val acc", "a", "b"],
+    "confusion": ["predicted", "true", "2", "1", "3"],
+    "prediction_grid": ["cat", "cat (true dog)"],
+    "layer_stats": ["layer", "activation std", "plain"],
+    "memory": ["GB", "8.0 GB", "device memory", "weights", "gradients", "optimizer", "activations"],
+    "transfer_grid": ["digits", "labelled images per class", "test accuracy (mean ± std over seeds)", "a"],
+}
+
+
+@pytest.fixture
+def close_figures():
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
+def test_english_plot_labels_are_unchanged(close_figures, monkeypatch):
+    monkeypatch.setattr(i18n, "use_cjk_font", lambda: pytest.fail("English figures must not touch fonts"))
+    i18n.set_language("en")
+    assert {name: figure_labels(fig) for name, fig in plot_figures().items()} == ENGLISH_LABELS
+
+
+@pytest.mark.filterwarnings("ignore:Glyph")  # the font is pretended: the test reads labels, not pixels
+def test_chinese_plot_labels_with_a_cjk_font(close_figures, monkeypatch):
+    monkeypatch.setattr(i18n, "use_cjk_font", lambda: "Noto Sans CJK SC")
+    i18n.set_language("zh")
+    assert {name: figure_labels(fig) for name, fig in plot_figures().items()} == {
+        "parameter_counts": ["参数量（对数坐标）", "10", "0"],
+        "parameter_counts_linear": ["参数量", "10"],
+        "history": ["T", "迭代周期", "损失", "训练损失", "验证损失", "随机猜测（2.303）", "迭代周期", "准确率",
+                    "训练准确率", "验证准确率"],
+        "histories": ["迭代周期", "训练损失", "迭代周期", "验证准确率", "a", "b"],
+        "confusion": ["预测类别", "真实类别", "2", "1", "3"],
+        "prediction_grid": ["cat", "cat（真实：dog）"],
+        "layer_stats": ["层", "activation std", "plain"],     # the caller's own labels stay as given
+        "memory": ["GB", "8.0 GB", "设备内存", "权重", "梯度", "优化器状态", "激活值"],
+        "transfer_grid": ["digits", "每类有标签图像数", "测试准确率（各随机种子的均值 ± 标准差）", "a"],
+    }
+
+
+def test_chinese_plot_labels_without_a_cjk_font_stay_english(close_figures, monkeypatch):
+    monkeypatch.setattr(i18n, "use_cjk_font", lambda: None)
+    i18n.set_language("zh")
+    assert {name: figure_labels(fig) for name, fig in plot_figures().items()} == ENGLISH_LABELS
+
+
+def test_plot_text_agrees_with_the_notebooks_labels_and_keeps_the_fields():
+    for key, zh in PLOT_TEXT.items():
+        assert re.search(r"[\u4e00-\u9fff]", zh) and fields(key) == fields(zh), key
+        assert i18n.FIGURE_TEXT.get(key, zh) == zh, f"{key!r}: two Chinese labels for one English one"
 
 
 def figure_texts(path: Path) -> list[str]:
