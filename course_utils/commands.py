@@ -6,6 +6,10 @@
 Every argument, folder and output path is checked before any weights are loaded or any
 training starts; a problem is one line on stderr (exit status 2) that says what to do.
 ``finetune`` also runs under ``torchrun --nproc_per_node=N -m course_utils finetune ...``.
+
+The commands' own errors and warnings are in :data:`MESSAGES`, in the language in use
+(``i18n.language()``: e.g. ``COURSE_LANG=zh``); errors raised by the modules below them (image
+folders, weights, checkpoints) and argparse's usage errors keep their English text.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from torch.utils.data import DataLoader, Subset
 from course_utils import distributed as ddp
 from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from course_utils.finetune import STRATEGIES
+from course_utils.i18n import message
 from course_utils.images import ImageFolderError, image_folder, load_image, stratified_split
 from course_utils.plots import plot_confusion_matrix
 from course_utils.repro import get_device, seed_everything
@@ -33,6 +38,38 @@ from course_utils.runner import PRECISIONS, confusion_matrix, finetune_model, pr
 from course_utils.weights import WeightsError, load_resnet50, preprocessing
 
 MODEL_FORMAT = "course_utils.model/1"
+
+#: The commands' messages, ``{key: {"en": ..., "zh": ...}}``, formatted with the same fields.
+MESSAGES = {
+    "error": {"en": "error: {problem}", "zh": "错误：{problem}"},
+    "is_folder": {"en": "{flag} {path} is a folder; give a file name such as {example}",
+                  "zh": "{flag} {path} 是一个文件夹；请给出文件名，例如 {example}"},
+    "cannot_create": {"en": "{flag}: cannot create folder {folder} ({reason}); choose another place",
+                      "zh": "{flag}：无法创建文件夹 {folder}（{reason}）；请换一个位置"},
+    "not_writable": {"en": "{flag}: folder {folder} is not writable; choose another place",
+                     "zh": "{flag}：文件夹 {folder} 不可写；请换一个位置"},
+    "batch_split": {"en": "--batch-size {batch_size} must be divisible by the {world_size} processes",
+                    "zh": "--batch-size {batch_size} 必须能被进程数 {world_size} 整除"},
+    "no_weights_file": {"en": "--weights {weights}: no such file; use auto | imagenet | course | none or a "
+                              "checkpoint path",
+                        "zh": "--weights {weights}：文件不存在；请用 auto | imagenet | course | none 或一个"
+                              "检查点文件的路径"},
+    "val_classes": {"en": "--val classes {val} differ from --data classes {train}; use the same class "
+                          "sub-folder names in both",
+                    "zh": "--val 的类别 {val} 与 --data 的类别 {train} 不同；两者的类别子文件夹名称必须相同"},
+    "not_a_model_file": {"en": "{path} is not a model file (not a torch.save archive); pass the file "
+                               "written by `python -m course_utils finetune --save`",
+                         "zh": "{path} 不是模型文件（不是 torch.save 保存的归档）；请传入 "
+                               "`python -m course_utils finetune --save` 写出的文件"},
+    "not_our_model": {"en": "{path} is not a model saved by `python -m course_utils finetune --save` "
+                            "(no class names or preprocessing in it); fine-tune and save one first",
+                      "zh": "{path} 不是由 `python -m course_utils finetune --save` 保存的模型（其中没有类别名"
+                            "和预处理信息）；请先微调并保存一个模型"},
+    "loss_rose": {"en": "warning: the training loss rose from {first:.3f} to {last:.3f}: the learning rate "
+                        "is probably too high (try --lr 10 times smaller)",
+                  "zh": "警告：训练损失从 {first:.3f} 升到了 {last:.3f}：学习率可能太大（试试把 --lr 缩小到"
+                        "十分之一）"},
+}
 
 
 class CommandError(Exception):
@@ -77,14 +114,14 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 def _writable_file(path: Path, flag: str) -> None:
     if path.is_dir():
-        raise CommandError(f"{flag} {path} is a folder; give a file name such as {path / 'model.pt'}")
+        raise CommandError(message(MESSAGES, "is_folder", flag=flag, path=path, example=path / "model.pt"))
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CommandError(f"{flag}: cannot create folder {folder} ({exc.strerror}); choose another place")
+        raise CommandError(message(MESSAGES, "cannot_create", flag=flag, folder=folder, reason=exc.strerror))
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise CommandError(f"{flag}: folder {folder} is not writable; choose another place")
+        raise CommandError(message(MESSAGES, "not_writable", flag=flag, folder=folder))
 
 
 def _check_finetune(args, info: ddp.DistInfo):
@@ -93,10 +130,10 @@ def _check_finetune(args, info: ddp.DistInfo):
     if args.report is not None:
         _writable_file(args.report / "report.json", "--report")
     if args.batch_size % info.world_size:
-        raise CommandError(f"--batch-size {args.batch_size} must be divisible by the {info.world_size} processes")
+        raise CommandError(message(MESSAGES, "batch_split", batch_size=args.batch_size, world_size=info.world_size))
     weights = None if args.weights == "none" or args.strategy == "scratch" else args.weights
     if weights not in (None, "auto", "imagenet", "course") and not Path(weights).is_file():
-        raise CommandError(f"--weights {weights}: no such file; use auto | imagenet | course | none or a checkpoint path")
+        raise CommandError(message(MESSAGES, "no_weights_file", weights=weights))
     train = image_folder(args.data)
     if args.val is None:
         train_idx, val_idx = stratified_split(train.targets, 0.2, seed=args.seed, classes=train.classes)
@@ -105,8 +142,7 @@ def _check_finetune(args, info: ddp.DistInfo):
     else:
         val = image_folder(args.val)
         if val.classes != train.classes:
-            raise CommandError(f"--val classes {val.classes} differ from --data classes {train.classes}; "
-                               "use the same class sub-folder names in both")
+            raise CommandError(message(MESSAGES, "val_classes", val=val.classes, train=train.classes))
     return weights, train, val, (train.dataset if isinstance(train, Subset) else train).skipped
 
 
@@ -154,9 +190,7 @@ def run_finetune(args) -> dict:
                                         "strategy": args.strategy, "weights": str(args.weights)})
             say(f"validation accuracy {result['val_acc']:.3f}; model saved to {args.save}")
             if len(history) > 1 and history[-1]["train_loss"] > history[0]["train_loss"]:
-                say(f"warning: the training loss rose from {history[0]['train_loss']:.3f} to "
-                    f"{history[-1]['train_loss']:.3f}: the learning rate is probably too high "
-                    "(try --lr 10 times smaller)")
+                say(message(MESSAGES, "loss_rose", first=history[0]["train_loss"], last=history[-1]["train_loss"]))
             if args.report is not None:
                 _write_report(args.report, result)
                 say(f"report: {args.report / 'report.json'}, {args.report / 'confusion_matrix.png'}")
@@ -175,15 +209,13 @@ def _write_report(folder: Path, result: dict) -> None:
 def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
     """A model saved by ``finetune --save`` and its metadata; a clear error for any other file."""
     if path.is_file() and not zipfile.is_zipfile(path):
-        raise CommandError(f"{path} is not a model file (not a torch.save archive); pass the file "
-                           "written by `python -m course_utils finetune --save`")
+        raise CommandError(message(MESSAGES, "not_a_model_file", path=path))
     try:
         saved = load_checkpoint(path)  # weights_only=True: a file cannot run code
     except CheckpointError as exc:
         raise CommandError(str(exc))
     if saved.get("format") != MODEL_FORMAT:
-        raise CommandError(f"{path} is not a model saved by `python -m course_utils finetune --save` "
-                           "(no class names or preprocessing in it); fine-tune and save one first")
+        raise CommandError(message(MESSAGES, "not_our_model", path=path))
     return load_resnet50(len(saved["classes"]), path, verbose=False).eval(), saved
 
 
@@ -210,6 +242,6 @@ def run(command: str, args) -> int:
         else:
             run_predict(args)
     except (CommandError, ImageFolderError, WeightsError, FileNotFoundError, FloatingPointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(message(MESSAGES, "error", problem=exc), file=sys.stderr)
         return 2
     return 0

@@ -24,6 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_distributed import write_image_folder  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """The messages are asserted in English (whatever the locale) unless a test says zh."""
+    monkeypatch.setenv("COURSE_LANG", "en")
+
+
 @pytest.fixture
 def images(tmp_path):
     return write_image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=6, size=24)
@@ -175,3 +181,32 @@ def test_precision_selection_and_a_bf16_autocast_step_on_the_cpu():
 def test_confusion_matrix_counts_true_rows_predicted_columns():
     m = runner.confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, 1, 2]), 3)
     assert m.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_the_commands_own_errors_and_warning_in_chinese(tmp_path, images, capsys, monkeypatch, no_loading):
+    monkeypatch.setenv("COURSE_LANG", "zh")
+
+    def error(argv) -> str:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("错误：") and err.count("\n") == 1, err
+        return err
+
+    assert f"--save {tmp_path} 是一个文件夹；请给出文件名" in error(
+        ["finetune", "--data", str(images), "--save", str(tmp_path)])
+    other = write_image_folder(tmp_path / "other", classes=("cat", "fox"), per_class=2, size=8)
+    assert "--val 的类别 ['cat', 'fox'] 与 --data 的类别 ['cat', 'dog'] 不同" in error(
+        _finetune(images, tmp_path, "--val", str(other)))
+    plain = save_checkpoint(tmp_path / "plain.pt", {"model": {"w": torch.zeros(1)}})
+    assert "不是由 `python -m course_utils finetune --save` 保存的模型" in error(
+        ["predict", "--model", str(plain), str(images / "cat" / "0.jpg")])
+    assert "does not exist" in error(_finetune(tmp_path / "nope", tmp_path))  # images.py: English
+
+
+def test_the_rising_loss_warning_in_chinese(tmp_path, images, capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_LANG", "zh")
+    rows = [{"epoch": e, "train_loss": loss, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}
+            for e, loss in ((1, 1.1), (2, 3.0))]
+    monkeypatch.setattr(commands, "finetune_model", lambda *a, **k: rows)
+    assert main(_finetune(images, tmp_path)) == 0
+    assert "警告：训练损失从 1.100 升到了 3.000：学习率可能太大" in capsys.readouterr().out

@@ -2,7 +2,6 @@ import importlib.metadata as metadata
 import os
 import re
 import socket
-import string
 import subprocess
 import sys
 import threading
@@ -15,6 +14,12 @@ import torch
 
 from course_utils import doctor, i18n
 from course_utils.checkpoint import save_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """The details are asserted in English (whatever the locale) unless a test says zh."""
+    monkeypatch.setenv("COURSE_LANG", "en")
 
 
 def test_python_version_check():
@@ -199,11 +204,8 @@ def test_every_doctor_line_is_in_the_language_in_use(capsys, monkeypatch):
         assert not untranslated(line), (line, untranslated(line))
 
 
-def test_every_doctor_message_has_both_languages_and_no_english_left_in_chinese():
+def test_no_english_left_in_any_chinese_doctor_message():
+    """Every message, also those this machine does not print (both languages and their fields:
+    tests/test_i18n.py, for every message table)."""
     for key, texts in doctor.MESSAGES.items():
-        assert set(texts) == {"en", "zh"}, key
-        fields = [sorted(n for _, n, _, _ in string.Formatter().parse(t) if n) for t in texts.values()]
-        assert fields[0] == fields[1], key
-        assert not re.search(r"[\u4e00-\u9fff]", texts["en"]), key
-        assert re.search(r"[\u4e00-\u9fff]", texts["zh"]) or key in {"line"}, key
         assert not untranslated(re.sub(r"\{[^}]*\}", " ", texts["zh"])), (key, texts["zh"])

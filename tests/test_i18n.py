@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_utils import answer_key, i18n, plots
+from course_utils import answer_key, commands, doctor, i18n, plots
 from course_utils.exercises import MESSAGES, MESSAGES_EN, MESSAGES_ZH, Exercise
 from course_utils.plots import PLOT_TEXT
 from tools.nbenv import NOTEBOOKS
@@ -67,6 +67,24 @@ def test_every_message_key_has_both_languages_with_the_same_fields():
         assert MESSAGES_ZH[key].strip(), key
         assert fields(MESSAGES_EN[key]) == fields(MESSAGES_ZH[key]), key
         assert re.search(r"[\u4e00-\u9fff]", MESSAGES_ZH[key]) or key in {"a_tensor"}, key
+
+
+@pytest.mark.parametrize("table", [doctor.MESSAGES, commands.MESSAGES], ids=["doctor", "commands"])
+def test_every_message_of_the_package_has_both_languages_with_the_same_fields(table):
+    for key, texts in table.items():
+        assert set(texts) == {"en", "zh"}, key
+        assert fields(texts["en"]) == fields(texts["zh"]), key
+        assert not re.search(r"[\u4e00-\u9fff]", texts["en"]), key
+        assert re.search(r"[\u4e00-\u9fff]", texts["zh"]) or key == "line", key
+
+
+def test_message_formats_the_entry_of_the_language_in_use():
+    table = {"hi": {"en": "{n} files", "zh": "{n} 个文件"}}
+    assert i18n.message(table, "hi", n=3) in {"3 files", "3 个文件"}
+    i18n.set_language("zh")
+    assert i18n.message(table, "hi", n=3) == "3 个文件"
+    i18n.set_language("en")
+    assert i18n.message(table, "hi", n=3) == "3 files"
 
 
 def test_messages_follow_the_language_in_use():
