@@ -1,16 +1,14 @@
 """tools.zh_drift: the Chinese notebooks are twins of the English ones (same code cell for cell,
-comments aside; same markers and tags; Markdown paired and up to date), and the glossary of
-README.zh-CN.md is the vocabulary the Chinese notebooks use."""
+comments aside; same markers and tags; Markdown paired and up to date). The glossary's test is
+tests/test_glossary.py."""
 
 from __future__ import annotations
-
-import re
 
 import nbformat
 import pytest
 
 from tools import zh_drift
-from tools.nbenv import NOTEBOOKS, ROOT
+from tools.nbenv import NOTEBOOKS
 
 ZH_PATHS = sorted(zh_drift.ZH.glob("*.ipynb"))
 
@@ -92,66 +90,3 @@ def test_chinese_notebook_is_the_twin_of_the_english_one(path):
     found = zh_drift.check([path])
     assert not found, ("the Chinese notebook drifted from the English one (python -m tools.zh_drift):\n"
                        + "\n".join(found))
-
-
-# ---- glossary -----------------------------------------------------------------------------
-
-def glossary() -> list[tuple[str, str, list[str]]]:
-    text = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
-    section = text.split("\n## 术语表\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
-    terms = [(zh.strip(), en.strip(), [a for a in avoid.strip().split("、") if a]) for zh, en, avoid in rows[1:]]
-    return [t for t in terms if not set(t[0]) <= set("-")]
-
-
-def chinese_text() -> str:
-    from course_utils import answer_key
-    from course_utils.exercises import MESSAGES_ZH
-
-    parts = [c.source for p in ZH_PATHS for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown"]
-    parts += list(MESSAGES_ZH.values())
-    parts += [t for e in answer_key.load().values() for t in e.get("zh", {}).values()]
-    return "\n".join(parts)
-
-
-def test_glossary_has_about_fifty_terms_each_once():
-    terms = glossary()
-    assert len(terms) >= 50, len(terms)
-    assert len({zh for zh, _, _ in terms}) == len(terms) and len({en for _, en, _ in terms}) == len(terms)
-
-
-def test_each_glossary_term_is_the_one_the_chinese_notebooks_use():
-    text = chinese_text()
-    missing = [zh for zh, _, _ in glossary() if zh not in text]
-    avoided = [f"{a} (use {zh})" for zh, _, avoid in glossary() for a in avoid if a in text]
-    assert not missing, f"glossary terms no Chinese notebook uses: {missing}"
-    assert not avoided, f"the Chinese text uses a form the glossary avoids: {avoided}"
-
-
-def prose_cells() -> list[tuple[str, str]]:
-    """(where, text) of the Chinese notebooks' Markdown in course order, without the lines that
-    are tables, headings, quotes or display math (a term's first use is in running text)."""
-    cells = []
-    for path in ZH_PATHS:
-        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
-            if cell.cell_type == "markdown":
-                lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("|", "#", ">", "$$"))]
-                cells.append((f"zh/{path.name} cell {i}", "\n".join(lines)))
-    return cells
-
-
-def test_each_glossary_term_gives_its_english_in_parentheses_at_first_use():
-    terms = glossary()
-    late = []
-    for zh, en, _ in terms:
-        longer = [z for z, _, _ in terms if z != zh and zh in z]   # 学习率 inside 学习率调度
-        names = [en.split(" (")[0].split()[0].lower()] + re.findall(r"\((\w+)\)", en.lower())
-        for where, text in prose_cells():
-            hits = [m.start() for m in re.finditer(re.escape(zh), text)
-                    if not any(text[m.start() - z.find(zh):m.start() - z.find(zh) + len(z)] == z for z in longer)]
-            if hits:
-                after = text[hits[0]:hits[0] + 80].lower()
-                if not any(re.search(r"[（(，,][^（(]*" + re.escape(name), after) for name in names):
-                    late.append(f"{zh} ({en}): first used in {where} without its English: {after[:40]!r}")
-                break
-    assert not late, "\n".join(late)

@@ -1,0 +1,156 @@
+"""The glossary of README.zh-CN.md is the vocabulary of the Chinese edition: about fifty terms,
+each one Chinese form for one English term; every Chinese notebook whose English twin uses a
+term uses its Chinese form (and none of the forms the glossary avoids); the first use in the
+course gives the English in parentheses."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from tools import zh_drift
+from tools.nbenv import NOTEBOOKS, ROOT
+
+ZH_PATHS = sorted(zh_drift.ZH.glob("*.ipynb"))
+
+#: English phrases in which a glossary word is part of another concept, so they do not count as
+#: a use of it: a GPU "kernel" is not a convolution kernel (卷积核); Adam's bias correction
+#: (偏差修正) is not a layer's bias (偏置).
+OTHER_SENSES = ("convolution kernels read", "bias correction")
+
+
+def glossary() -> list[tuple[str, str, list[str]]]:
+    """(Chinese, English, [avoided Chinese forms]) per row of README.zh-CN.md's 术语表."""
+    text = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    section = text.split("\n## 术语表\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
+    terms = [(zh.strip(), en.strip(), [a for a in avoid.strip().split("、") if a]) for zh, en, avoid in rows[1:]]
+    return [t for t in terms if not set(t[0]) <= set("-")]
+
+
+def english_names(en: str) -> list[str]:
+    """"stochastic gradient descent (SGD)" -> ["stochastic gradient descent", "SGD"]."""
+    return [en.split(" (")[0], *re.findall(r"\(([^)]+)\)", en)]
+
+
+def markdown(path) -> str:
+    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+
+
+def prose(text: str) -> str:
+    """Markdown without code, math, link targets and HTML tags: the words a reader reads."""
+    text = re.sub(r"```.*?```|\$\$.*?\$\$", " ", text, flags=re.S)
+    text = re.sub(r"\$[^$\n]+\$|`[^`\n]+`|\]\([^)]*\)|<[^>]+>", " ", text)
+    for phrase in OTHER_SENSES:
+        text = re.sub(term_pattern(phrase), " ", text, flags=re.I)
+    return text
+
+
+def term_pattern(name: str) -> str:
+    """``name`` as a term of its own: any case, plural too, split across lines or not."""
+    return r"(?<![\w-])" + r"\s+".join(map(re.escape, name.split())) + r"(e?s)?(?![\w-])"
+
+
+def uses(text: str, name: str) -> bool:
+    """Does English ``text`` use ``name`` as a term of its own?"""
+    return re.search(term_pattern(name), text, re.I) is not None
+
+
+def missing_terms(en_text: str, zh_text: str, terms) -> list[str]:
+    """The glossary terms ``en_text`` uses whose Chinese form ``zh_text`` lacks. A term used
+    only inside a longer glossary term (bias in "bias correction") does not count; an
+    abbreviation (SGD) kept as is in the Chinese text does."""
+    en_text, zh_text = prose(en_text), prose(zh_text)
+    longer = [name for _, en, _ in terms for name in english_names(en)]
+    missing = []
+    for zh, en, _ in terms:
+        names = english_names(en)
+        text = en_text
+        for other in longer:
+            if other not in names and any(n.lower() in other.lower() for n in names):
+                text = re.sub(term_pattern(other), " ", text, flags=re.I)
+        used = [n for n in names if uses(text, n)]
+        if used and zh not in zh_text and not any(n in zh_text for n in used if n != names[0]):
+            missing.append(f"{zh} ({en})")
+    return missing
+
+
+def test_glossary_has_about_fifty_terms_each_once():
+    terms = glossary()
+    assert len(terms) >= 50, len(terms)
+    assert len({zh for zh, _, _ in terms}) == len(terms) and len({en for _, en, _ in terms}) == len(terms)
+
+
+def test_the_term_finder_can_fail():
+    terms = [("偏置", "bias", []), ("学习率", "learning rate", []), ("学习率调度", "learning rate schedule", []),
+             ("随机梯度下降", "stochastic gradient descent (SGD)", [])]
+    assert missing_terms("Each bias is learned.", "每个偏差都要学习。", terms) == ["偏置 (bias)"]
+    assert missing_terms("Each bias is learned.", "每个偏置都要学习。", terms) == []
+    assert missing_terms("With bias\n  correction ...", "带偏差修正……", terms) == []          # another concept
+    assert missing_terms("A learning rate schedule.", "学习率调度。", terms) == []             # inside a longer term
+    assert missing_terms("Learning\nrates matter.", "步长很重要。", terms) == ["学习率 (learning rate)"]  # split line
+    assert missing_terms("We use SGD.", "我们用 SGD。", terms) == []                            # abbreviation kept
+    assert missing_terms("Stochastic gradient descent.", "梯度下降。", terms) == ["随机梯度下降 (stochastic gradient descent (SGD))"]
+    assert missing_terms("`bias` in code only", "", terms) == []                                # code is not prose
+
+
+@pytest.mark.parametrize("path", ZH_PATHS, ids=[p.name for p in ZH_PATHS])
+def test_each_chinese_notebook_uses_the_glossary_terms_its_english_twin_uses(path):
+    missing = missing_terms(markdown(zh_drift.twin(path)), markdown(path), glossary())
+    assert not missing, (f"zh/{path.name} does not use the glossary's Chinese form of terms its English "
+                         f"twin uses (README.zh-CN.md, 术语表): {missing}")
+
+
+def chinese_text() -> str:
+    from course_utils import answer_key
+    from course_utils.exercises import MESSAGES_ZH
+
+    parts = [markdown(p) for p in ZH_PATHS] + list(MESSAGES_ZH.values())
+    parts += [t for e in answer_key.load().values() for t in e.get("zh", {}).values()]
+    return "\n".join(parts)
+
+
+def test_every_glossary_term_is_used_by_the_notebooks():
+    """Each term is one the course uses: its Chinese form in the Chinese text, or its English
+    name in an English notebook (whose Chinese twin the test above holds to the Chinese form)."""
+    english, chinese = "\n".join(prose(markdown(p)) for p in sorted(NOTEBOOKS.glob("*.ipynb"))), chinese_text()
+    unused = [f"{zh} ({en})" for zh, en, _ in glossary()
+              if zh not in chinese and not any(uses(english, n) for n in english_names(en))]
+    assert not unused, f"glossary terms no notebook uses: {unused}"
+
+
+def test_no_avoided_form_is_used():
+    text = chinese_text()
+    avoided = [f"{a} (use {zh})" for zh, _, avoid in glossary() for a in avoid if a in text]
+    assert not avoided, f"the Chinese text uses a form the glossary avoids: {avoided}"
+
+
+def prose_cells() -> list[tuple[str, str]]:
+    """(where, text) of the Chinese notebooks' Markdown in course order, without the lines that
+    are tables, headings, quotes or display math (a term's first use is in running text)."""
+    cells = []
+    for path in ZH_PATHS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "markdown":
+                lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("|", "#", ">", "$$"))]
+                cells.append((f"zh/{path.name} cell {i}", "\n".join(lines)))
+    return cells
+
+
+def test_each_glossary_term_gives_its_english_in_parentheses_at_first_use():
+    terms = glossary()
+    late = []
+    for zh, en, _ in terms:
+        longer = [z for z, _, _ in terms if z != zh and zh in z]   # 学习率 inside 学习率调度
+        names = [en.split(" (")[0].split()[0].lower()] + re.findall(r"\((\w+)\)", en.lower())
+        for where, text in prose_cells():
+            hits = [m.start() for m in re.finditer(re.escape(zh), text)
+                    if not any(text[m.start() - z.find(zh):m.start() - z.find(zh) + len(z)] == z for z in longer)]
+            if hits:
+                after = text[hits[0]:hits[0] + 80].lower()
+                if not any(re.search(r"[（(，,][^（(]*" + re.escape(name), after) for name in names):
+                    late.append(f"{zh} ({en}): first used in {where} without its English: {after[:40]!r}")
+                break
+    assert not late, "\n".join(late)
