@@ -16,6 +16,10 @@ The first of these that says something wins:
 :func:`message` one entry of a table of such texts, formatted. Chinese figure labels need a CJK
 font: :func:`cjk_font` finds one (the doctor asks it too), :func:`use_cjk_font` makes matplotlib
 use it, and :func:`figure_text` translates a label only when one is there.
+
+What is translated: exercises (``exercises``, ``answer_key``), the doctor's lines, the commands'
+own errors, figure labels. Errors raised by the lesson modules (``params depth finetune losses
+optim peft memory``: torch and numpy only, no course import, i18n included) stay in English.
 """
 
 from __future__ import annotations

@@ -309,6 +309,7 @@ class NotebookReport:
     screenshots: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     blocked_requests: list[str] = field(default_factory=list)
+    chinese: dict = field(default_factory=dict)  # a Chinese notebook's glyph and figure-font checks
 
     def describe(self) -> str:
         lines = [f"{self.notebook}: {len(self.problems)} problem(s) in JupyterLab"]
@@ -452,6 +453,107 @@ def _dom_problems(page, executed: nbformat.NotebookNode, expect: Expectations) -
     return problems
 
 
+# ---- the Chinese notebooks: Chinese text must render as Chinese, not as empty boxes ("tofu") ----
+
+CJK = r"[\u4e00-\u9fff]"
+# Draws up to 12 distinct characters (matching `pattern`) of the first element under `sel` whose
+# text has some, each alone on a canvas in the element's own computed font, and compares the
+# pictures: with a font that has them they are all different and none is blank; without one the
+# browser draws the same empty box for each, the box it draws for U+10FFFD (a code point no font
+# has). Returns null when no element has such characters.
+_GLYPHS_JS = r"""([sel, pattern]) => {
+  const re = new RegExp(pattern, 'u');
+  const el = [...document.querySelectorAll(sel)].find(e => re.test(e.innerText));
+  if (!el) return null;
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  let node = walker.nextNode();
+  while (node && !re.test(node.data)) node = walker.nextNode();
+  const style = getComputedStyle(node ? node.parentElement : el);
+  const font = `${style.fontStyle} ${style.fontWeight} 32px ${style.fontFamily}`;
+  const chars = [...new Set([...el.innerText].filter(c => re.test(c)))].slice(0, 12);
+  const draw = (text) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 48;
+    const ctx = canvas.getContext('2d');
+    ctx.font = font;
+    ctx.textBaseline = 'top';
+    ctx.fillText(text, 4, 4);
+    return canvas.toDataURL();
+  };
+  const tofu = draw('\u{10FFFD}'), blank = draw(' '), drawn = chars.map(draw);
+  return {font: style.fontFamily, sample: chars.join(''), count: chars.length,
+          distinct: new Set(drawn).size, tofu: drawn.filter(d => d === tofu).length,
+          blank: drawn.filter(d => d === blank).length};
+}"""
+
+
+def glyph_problems(page, selector: str, where: str, pattern: str = CJK, seen: dict | None = None) -> list[str]:
+    """Empty boxes (or nothing) where the first element under ``selector`` has Chinese text;
+    the measurement goes into ``seen[where]``."""
+    found = page.evaluate(_GLYPHS_JS, [selector, pattern])
+    if seen is not None:
+        seen[where] = found
+    if found is None or found["count"] < 2:
+        return [f"{where}: no Chinese text found to check (selector {selector!r})"]
+    if found["tofu"] or found["blank"] or found["distinct"] < found["count"]:
+        return [f"{where}: Chinese text renders as empty boxes ({found['sample']!r} in font "
+                f"{found['font'][:80]!r}: {found['distinct']} distinct glyphs for {found['count']} "
+                f"characters, {found['tofu']} like a missing glyph, {found['blank']} blank); install "
+                "a CJK font (Debian: fonts-noto-cjk)"]
+    return []
+
+
+_KERNEL_JS = """async ([path, code]) => {
+  for (const w of window.jupyterapp.shell.widgets('main'))
+    if (w.context && w.context.path === path) {
+      let out = '';
+      const future = w.sessionContext.session.kernel.requestExecute({code, store_history: false});
+      future.onIOPub = (msg) => {
+        if (msg.header.msg_type === 'stream') out += msg.content.text;
+        if (msg.header.msg_type === 'error') out += `${msg.content.ename}: ${msg.content.evalue}`;
+      };
+      await future.done;
+      return out;
+    }
+  return null;
+}"""
+_FIGURE_FONT_PROBE = ("import json, matplotlib\nfrom course_utils import i18n\n"
+                      "print(json.dumps({'language': i18n.language(), 'font': i18n.cjk_font(), "
+                      "'sans': matplotlib.rcParams['font.sans-serif'][0]}))")
+
+
+def chinese_problems(page, notebook: str, executed: nbformat.NotebookNode, seen: dict) -> list[str]:
+    """A Chinese notebook, run: its Markdown and its first exercise widget draw Chinese glyphs
+    (no tofu), and its kernel drew the figures with a CJK font: it speaks zh, matplotlib knows a
+    CJK font, and the figures whose labels go through ``figure_text`` (or a plot of
+    ``course_utils.plots``) put it first (a missing glyph would also have warned on stderr,
+    which :func:`output_problems` reports). What was measured goes into ``seen``."""
+    problems = glyph_problems(page, f"{PANEL} .jp-MarkdownCell .jp-RenderedMarkdown", "Markdown", seen=seen)
+    if page.locator(f"{PANEL} .course-exercise").count():
+        problems += glyph_problems(page, f"{PANEL} .course-exercise", "exercise widget", seen=seen)
+    labelled = [c for c in executed.cells if c.cell_type == "code"
+                and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+                and re.search(r"figure_text\(|plot_\w+\(", _text(c.source))]
+    if not labelled:
+        return problems
+    raw = page.evaluate(_KERNEL_JS, [notebook, _FIGURE_FONT_PROBE]) or ""
+    try:
+        kernel = json.loads(raw.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return problems + [f"could not ask the kernel which font drew the figures: {raw[:300]!r}"]
+    seen["figures"] = dict(kernel, labelled_figure_cells=len(labelled))
+    if kernel["language"] != "zh":
+        problems.append(f"the kernel of a Chinese notebook speaks {kernel['language']!r}: figures and "
+                        "messages are in English (i18n.language() did not see notebooks/zh/)")
+    elif kernel["font"] is None:
+        problems.append("matplotlib knows no CJK font in the kernel: the figures' labels stayed English "
+                        "(install fonts-noto-cjk; `python -m course_utils doctor` says more)")
+    elif kernel["sans"] != kernel["font"]:
+        problems.append(f"{len(labelled)} figure(s) with translated labels were not drawn with the CJK "
+                        f"font {kernel['font']!r} (matplotlib's first sans-serif is {kernel['sans']!r})")
+    return problems
+
+
 def _try_exercise(page, root, ex: ExerciseCell) -> list[str]:
     """Type a wrong answer and Check; type the notebook's own right answer and press Enter;
     open the hint and the solution. Each step must change what the learner sees."""
@@ -589,6 +691,8 @@ def run_notebook(context, server: LabServer, notebook: str, source: nbformat.Not
         report.problems += output_problems(executed, expect)
         report.problems += _wait_for_widgets(page)
         report.problems += _dom_problems(page, executed, expect)
+        if "zh" in Path(notebook).parts[:-1]:
+            report.problems += chinese_problems(page, notebook, executed, report.chinese)
         report.widgets = {kind: page.locator(f"{PANEL} {sel}").count() for kind, sel in _WIDGET_KINDS.items()}
         report.seconds["checks"] = time.monotonic() - mark
         if not stuck:  # a busy or dead kernel answers no click: that is reported already

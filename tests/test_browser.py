@@ -184,6 +184,47 @@ def test_harness_catches_each_kind_of_breakage(lab, browser):
     assert len(report.problems) == 6, report.describe()
 
 
+@pytest.mark.browser
+def test_tofu_detector_sees_chinese_glyphs_and_catches_empty_boxes(browser):
+    """The Chinese notebooks' check (support.chinese_problems) reads glyphs, not text: it passes
+    Chinese drawn with a CJK font and fails characters no font has, which the browser draws as
+    identical empty boxes (here from Unicode's private use plane, as a stand-in for Chinese
+    without a font)."""
+    context, _ = browser
+    page = context.new_page()
+    try:
+        page.set_content("<p id='zh'>中文字体渲染检查：深度学习与微调</p>"
+                         "<p id='boxes'>\U000F0001\U000F0002\U000F0003\U000F0004 x</p>")
+        assert support.glyph_problems(page, "#zh", "Chinese") == []
+        found = support.glyph_problems(page, "#boxes", "boxes", pattern=r"[\u{F0000}-\u{FFFFD}]")
+        assert len(found) == 1 and "renders as empty boxes" in found[0], found
+        assert "no Chinese text found" in support.glyph_problems(page, "#boxes", "no Chinese")[0]
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_chinese_check_catches_figures_drawn_without_the_cjk_font(lab, browser):
+    """A Chinese scratch notebook whose figure is labelled through figure_text, after which
+    matplotlib's fonts are put back: the check must say the figure was not drawn with the CJK
+    font (on a machine with one), and find the Markdown and the exercise drawn in Chinese."""
+    (lab.root / "scratch" / "zh").mkdir(exist_ok=True)
+    relative, nb = scratch(lab, "zh/figure.ipynb", [
+        nbformat.v4.new_markdown_cell("# 中文图表检查\n\n图中的标签用中文书写。"),
+        code("import matplotlib.pyplot as plt\nfrom course_utils.i18n import figure_text\n\n"
+             "plt.plot([1, 2], [2, 1])\nplt.ylabel(figure_text('loss'))\nplt.show()"),
+        code("import matplotlib\n\nmatplotlib.rcParams['font.sans-serif'] = ['DejaVu Sans']"),
+        code("from course_utils.exercises import Exercise\n\nex = Exercise('1 + 1?', key='02.1')\nex.widget()"),
+    ])
+    report = run(lab, browser, relative, nb, timeout=180)
+    assert report.chinese["Markdown"]["count"] >= 2 and report.chinese["exercise widget"]["count"] >= 2
+    assert report.chinese["figures"]["language"] == "zh", report.chinese
+    assert report.chinese["figures"]["font"] is not None, "this check needs a CJK font (fonts-noto-cjk)"
+    assert report.problems == [f"1 figure(s) with translated labels were not drawn with the CJK font "
+                               f"{report.chinese['figures']['font']!r} (matplotlib's first sans-serif is "
+                               "'DejaVu Sans')"], report.describe()
+
+
 # ---- without a browser: what the harness expects, and how it behaves without Chromium ------
 
 def test_expectations_come_from_the_notebook_itself():
