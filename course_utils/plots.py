@@ -3,8 +3,8 @@
 Nothing here trains or counts; matplotlib is imported when a function is called, so importing
 this module changes no plotting style. The labels these functions write themselves (axis names,
 legends) are in :data:`PLOT_TEXT` and come out in Chinese in a Chinese notebook when a CJK font is
-installed (``i18n.figure_text``); in English they are exactly the keys. Labels a caller passes are
-drawn as given, except the defaults of :data:`PLOT_TEXT` (pass ``figure_text("...")`` for others).
+installed (``i18n.figure_text``); in English they are exactly the keys. A label a caller passes is
+drawn as given unless it is one of those keys (wrap others in ``figure_text("...")``).
 """
 
 from __future__ import annotations
