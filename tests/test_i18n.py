@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_utils import answer_key, commands, doctor, i18n, plots
+from course_utils import answer_key, commands, doctor, i18n, plots, weights
 from course_utils.exercises import MESSAGES, MESSAGES_EN, MESSAGES_ZH, Exercise
 from course_utils.plots import PLOT_TEXT
 from tools.nbenv import NOTEBOOKS
@@ -69,7 +69,8 @@ def test_every_message_key_has_both_languages_with_the_same_fields():
         assert re.search(r"[\u4e00-\u9fff]", MESSAGES_ZH[key]) or key in {"a_tensor"}, key
 
 
-@pytest.mark.parametrize("table", [doctor.MESSAGES, commands.MESSAGES], ids=["doctor", "commands"])
+@pytest.mark.parametrize("table", [doctor.MESSAGES, commands.MESSAGES, weights.MESSAGES],
+                         ids=["doctor", "commands", "weights"])
 def test_every_message_of_the_package_has_both_languages_with_the_same_fields(table):
     for key, texts in table.items():
         assert set(texts) == {"en", "zh"}, key

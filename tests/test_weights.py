@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.models import ResNet50_Weights, resnet18, resnet50
 
+from course_utils import i18n
 from course_utils import weights as W
 from course_utils.checkpoint import save_checkpoint
 from course_utils.data import target_dataset
@@ -94,6 +95,17 @@ def test_course_model_keeps_the_course_preprocessing(torch_home, course_stand_in
     assert model.layer3[0].conv1.weight.data_ptr() != course_stand_in.layer3[0].conv1.weight.data_ptr()
     x = preprocessing(model)(torch.rand(3, 32, 32))
     assert x.shape == (3, 32, 32)
+
+
+def test_the_learner_reads_the_fallback_and_the_offline_error_in_chinese_under_zh(
+        torch_home, course_stand_in, capsys, monkeypatch):
+    monkeypatch.setattr(i18n, "_chosen", "zh")
+    load_resnet50(10, "auto")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("ResNet-50，10 类输出头，权重：课程的源模型")
+    assert "改用课程模型：ImageNet 权重没有缓存，也连不上 download.pytorch.org" in out
+    with pytest.raises(WeightsError, match="也连不上 download.pytorch.org。请在能上网的机器上下载"):
+        load_resnet50(10, "imagenet")
 
 
 def test_explicit_imagenet_offline_says_where_to_put_the_file(torch_home):
