@@ -82,7 +82,7 @@ def test_scaffold_stamp_and_sync_code(tmp_path, monkeypatch):
 
 
 def test_there_are_chinese_notebooks():
-    assert [p.name for p in ZH_PATHS] == [p.name for p in sorted(NOTEBOOKS.glob("0[0-3]_*.ipynb"))]
+    assert [p.name for p in ZH_PATHS] == [p.name for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
 
 
 @pytest.mark.parametrize("path", ZH_PATHS, ids=[p.name for p in ZH_PATHS])
