@@ -106,6 +106,41 @@ FIGURE_TEXT = {
     "Trainable parameters at width d = 256": "宽度 d = 256 时的可训练参数",
     "ResNet-50: parameters per stage": "ResNet-50：各阶段的参数量",
     "MLP on 8x8 digits, SGD + Nesterov, cosine schedule": "8x8 手写数字上的多层感知机，SGD + Nesterov 动量，余弦调度",
+    # notebook 04
+    "rows: source letters · near target: new glyphs, unseen fonts · far target: digits":
+        "各行：源任务字母 · 近目标：新字形、未见过的字体 · 远目标：数字",
+    "activation std": "激活值标准差",
+    "forward: activations through depth": "前向：激活值随深度的变化",
+    "weight-gradient std": "权重梯度标准差",
+    "backward: gradients per layer": "反向：各层的梯度",
+    "gradient norm": "梯度范数",
+    "conv layer (input -> output)": "卷积层（输入 -> 输出）",
+    "gradient norm per conv layer at initialization": "初始化时各卷积层的梯度范数",
+    "ln 10 (chance)": "ln 10（随机猜测）",
+    "step": "步",
+    "training loss (mean of 3 seeds)": "训练损失（3 个随机种子的均值）",
+    "five 22-layer networks, same budget": "五个 22 层网络，相同预算",
+    "pretraining ResNet-50 on letters": "在字母上预训练 ResNet-50",
+    "conv1 at random init": "随机初始化时的 conv1",
+    "conv1 after pretraining": "预训练后的 conv1",
+    "pretrained features of 5 test letters (PCA)": "5 个测试字母的预训练特征（PCA）",
+    "PC 1": "主成分 1",
+    "PC 2": "主成分 2",
+    # notebook 05
+    "near: new glyphs, unseen fonts": "近目标：新字形、未见过的字体",
+    "far: handwritten digits": "远目标：手写数字",
+    "test set": "测试集",
+    "{n} mistakes first": "前 {n} 个为错误预测",
+    # notebook 06
+    "{n:,} trainable": "{n:,} 个可训练参数",
+    "test accuracy, mean ± std of 3 seeds (dashed: chance)": "测试准确率，3 个随机种子的均值 ± 标准差（虚线：随机猜测）",
+    "Adapting to hotel/phone reviews written with new words, 400 examples": "适配用新词写成的酒店/手机评论，400 个样本",
+    "full, fp32 Adam": "全参数，fp32 Adam",
+    "full, mixed-precision Adam": "全参数，混合精度 Adam",
+    "LoRA r=8 on q, v ({share:.2%} trainable)": "LoRA r=8 作用于 q、v（{share:.2%} 可训练）",
+    "full, mixed precision, FSDP on 8 GPUs": "全参数，混合精度，8 块 GPU 上的 FSDP",
+    "one 80 GB GPU": "一块 80 GB 的 GPU",
+    "Training LLaMA-7B: memory per GPU (estimated)": "训练 LLaMA-7B：每块 GPU 的内存（估计）",
 }
 
 

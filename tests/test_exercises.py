@@ -11,11 +11,14 @@ import pytest
 import math
 
 import torch
+import torchvision
 from torch import nn
 
 from course_utils import answer_key, i18n
 from course_utils.exercises import Exercise, Verdict, parse_answer, plain_text
-from course_utils.params import expected_parameters
+from course_utils.memory import training_flops, training_state_bytes
+from course_utils.params import count_parameters, expected_parameters
+from course_utils.peft import LoRALinear
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +157,22 @@ ORACLES = {
     "03.5": lambda: _one_sgd_step(1.0, 0.0, lr=0.1, weight_decay=0.01),
     "03.1": lambda: _one_sgd_step(2.0, 4.0, lr=0.1),
     "03.6": lambda: 1 - _one_adamw_step(1.0, 123.0, lr=0.001),
+    "04.1": lambda: torch.nn.init.calculate_gain("relu") / math.sqrt(1024),
+    "04.2": lambda: sum(p.numel() for p in torchvision.models.resnet50(weights=None).layer2[0].parameters()),
+    "05.1": lambda: sum(p.numel() for p in nn.Linear(2048, 37).parameters()),
+    "05.2": lambda: sum(p.numel() for p in nn.Sequential(torchvision.models.resnet50(weights=None).layer4,
+                                                         nn.Linear(2048, 100)).parameters()),
+    "05.3": lambda: _running_mean_after(batch_mean=2.0, momentum=0.1),
+    "06.1": lambda: count_parameters(LoRALinear(nn.Linear(4096, 4096), r=16), trainable_only=True),
+    "06.2": lambda: training_state_bytes(1_300_000_000, "mixed_adam").total / 1e9,
+    "06.3": lambda: training_flops(124_439_808, 10**10),
 }
+
+
+def _running_mean_after(batch_mean, momentum):
+    bn = nn.BatchNorm1d(1, momentum=momentum).train()
+    bn(torch.full((4, 1), batch_mean))
+    return bn.running_mean.item()
 
 
 def _smoothed_target(eps, num_classes):
