@@ -81,6 +81,26 @@ def test_scaffold_stamp_and_sync_code(tmp_path, monkeypatch):
                                          "this translation (update it, then --stamp)"]
 
 
+def test_rebuild_re_pairs_after_cells_are_added_removed_and_moved(tmp_path, monkeypatch):
+    monkeypatch.setattr(zh_drift, "ZH", tmp_path / "zh")
+    (tmp_path / "zh").mkdir()
+    en = notebook(md("# Title"), code("x = 1"), md("Old text"), code("y = 2"), md("Kept"))
+    zh = notebook(md("# 标题", translates="# Title"), code("x = 1  # 一"), md("旧文字", translates="Old text"),
+                  code("y = 2  # 二"), md("保留", translates="Kept"))
+    zh.cells[3].outputs = [nbformat.v4.new_output("stream", text="2")]
+    nbformat.write(zh, tmp_path / "zh" / "00_x.ipynb")
+    # the English: "Old text" removed, a new cell inserted, the last two cells swapped
+    nbformat.write(notebook(md("# Title"), code("x = 1"), md("New text"), md("Kept"), code("y = 2")),
+                   tmp_path / "00_x.ipynb")
+    zh_path = tmp_path / "zh" / "00_x.ipynb"
+    assert zh_drift.rebuild(zh_path) == [2]
+    rebuilt = nbformat.read(zh_path, as_version=4)
+    assert [c.source for c in rebuilt.cells] == ["# 标题", "x = 1  # 一", zh_drift.TODO + "New text", "保留",
+                                                 "y = 2  # 二"]
+    assert rebuilt.cells[4].outputs == []
+    assert zh_drift.check([zh_path]) == ["zh/00_x.ipynb cell 2: not translated yet"]
+
+
 def test_there_are_chinese_notebooks():
     assert [p.name for p in ZH_PATHS] == [p.name for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
 

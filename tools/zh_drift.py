@@ -4,6 +4,7 @@
     python -m tools.zh_drift --scaffold 04_x.ipynb # start a Chinese twin: English code, Markdown to translate
     python -m tools.zh_drift --stamp zh/04_x.ipynb # after translating: record which English text it follows
     python -m tools.zh_drift --sync-code zh/04_x.ipynb  # copy changed English code cells (then re-execute)
+    python -m tools.zh_drift --rebuild zh/04_x.ipynb    # English cells added/removed: re-pair, keep translations
 
 The rules (``tests/test_zh_drift.py`` enforces them):
 
@@ -162,12 +163,46 @@ def sync_code(zh_path: Path) -> list[int]:
     return copied
 
 
+def rebuild(zh_path: Path) -> list[int]:
+    """Re-pair a Chinese twin with its English notebook after cells were added, removed or moved.
+
+    The result has the English cells, in order: a Markdown cell keeps the Chinese translation
+    stamped with that very English text (wherever it was), a code cell keeps the Chinese cell
+    with the same code (its translated comments); anything else is the English cell, Markdown
+    marked to translate. Outputs are cleared (re-execute). Returns the Markdown cells to translate.
+    """
+    en_nb = nbformat.read(twin(zh_path), as_version=4)
+    old = nbformat.read(zh_path, as_version=4)
+    translated = {c.metadata["zh"]["source_sha1"]: c for c in old.cells if c.cell_type == "markdown"
+                  and "source_sha1" in c.metadata.get("zh", {}) and not c.source.startswith(TODO)}
+    code = {strip_comments(c.source): c for c in old.cells if c.cell_type == "code"}
+    cells, todo = [], []
+    for i, en in enumerate(en_nb.cells):
+        cell = copy.deepcopy(en)
+        if en.cell_type == "markdown":
+            if sha1(en.source) in translated:
+                cell = copy.deepcopy(translated[sha1(en.source)])
+            else:
+                cell.source = TODO + en.source
+                todo.append(i)
+        elif en.cell_type == "code":
+            kept = code.get(strip_comments(en.source))
+            if kept is not None and MARKER.findall(kept.source) == MARKER.findall(en.source):
+                cell.source = kept.source
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    old.cells = cells
+    nbformat.write(old, zh_path)
+    return todo
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--scaffold", type=Path, metavar="EN_NOTEBOOK")
     group.add_argument("--stamp", type=Path, metavar="ZH_NOTEBOOK")
     group.add_argument("--sync-code", type=Path, metavar="ZH_NOTEBOOK")
+    group.add_argument("--rebuild", type=Path, metavar="ZH_NOTEBOOK")
     args = parser.parse_args(argv)
 
     def resolve(path: Path, folder: Path) -> Path:
@@ -182,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.sync_code:
         cells = sync_code(resolve(args.sync_code, ZH))
         print(f"copied English code into cells {cells}: translate their comments, re-execute")
+        return 0
+    if args.rebuild:
+        todo = rebuild(resolve(args.rebuild, ZH))
+        print(f"re-paired with the English cells; Markdown cells to translate: {todo or 'none'}; "
+              "then --stamp and re-execute")
         return 0
     found = check()
     for line in found:
