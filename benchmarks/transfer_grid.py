@@ -66,8 +66,11 @@ ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-laye
 
 
 def arms_for(target: str) -> tuple[str, ...]:
-    """Every arm on the far target (the transfer table); the transfer arms on the near one."""
-    arms = transfer.TRANSFER_ARMS + (transfer.BASELINE_ARMS if target == "digits" else ())
+    """Every arm on both targets, except ResNet-50 from scratch on the near glyphs: there, at
+    every learning rate its sweep passed (1e-3, then 3e-4), some seed's loss rose instead of
+    falling within the 24 steps, so it never ran sanely; the small CNN is the scratch baseline."""
+    arms = transfer.TRANSFER_ARMS + tuple(a for a in transfer.BASELINE_ARMS
+                                          if not (target == "glyphs" and a == "resnet50-scratch"))
     assert set(arms) <= set(ORDER)
     return tuple(a for a in ORDER if a in arms)
 
@@ -96,7 +99,7 @@ def sweep(arm, source, data, y, yt) -> tuple[list[float], list[dict]]:
     index = transfer.per_class_indices(y, SWEEP_K, seed=0)
     val = transfer.per_class_indices(y, VAL_K, seed=100, exclude=index)
     rows = []
-    for lr in transfer.lr_candidates(arm):
+    for lr in transfer.lr_candidates(arm, pixel_features=data["pixels"][0].shape[1]):
         r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=0, val_index=val, check=False)
         rows.append({"arm": arm, "lr": lr, "val_acc": round(r["acc"], 4), "diverged": r["diverged"],
                      "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4)})
@@ -110,7 +113,7 @@ def sweep(arm, source, data, y, yt) -> tuple[list[float], list[dict]]:
 
 def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps: list) -> None:
     x, y, xt, yt = load_target(target)
-    data = transfer.prepare_target(source, x, xt)
+    data = transfer.prepare_target(source, x, xt, transfer.NATIVE_PIXELS[target])
     for arm in arms:
         lrs, tried = sweep(arm, source, data, y, yt)
         sweeps[:] = [r for r in sweeps if (r["target"], r["arm"]) != (target, arm)]

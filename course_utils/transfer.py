@@ -166,11 +166,15 @@ BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
 LONG_STEPS = 16 * STEPS
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
 LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "cnn": (1e-3, 3e-3, 1e-2),
-       "shallow": (3e-3, 1e-2, 3e-2, 1e-1)}
+       "shallow": (3e-3, 1e-2, 3e-2, 1e-1), "wide": (1e-4, 3e-4, 1e-3, 3e-3)}
 
 
-def lr_candidates(arm: str) -> tuple[float, ...]:
-    """The learning rates ``arm`` is swept over."""
+def lr_candidates(arm: str, pixel_features: int = 64) -> tuple[float, ...]:
+    """The learning rates ``arm`` is swept over. A pixel model on many inputs (the glyphs'
+    3,072) gets smaller ones: AdamW moves every weight by about ``lr`` per step, so the logits
+    move about ``lr`` x the number of inputs."""
+    if arm.removesuffix("-long") in ("pixels-logreg", "mlp") and pixel_features > 256:
+        return LRS["wide"]
     if arm in ("last-stage", "full"):
         return LRS["deep"]
     if arm == "resnet50-scratch":
@@ -178,37 +182,47 @@ def lr_candidates(arm: str) -> tuple[float, ...]:
     return LRS["cnn"] if arm.startswith("small-cnn") else LRS["shallow"]
 
 
-def pixels8(images: torch.Tensor) -> torch.Tensor:
-    """Channel 0 average-pooled to 8x8, flattened: (N, 3, 32, 32) -> (N, 64)."""
-    return nn.functional.adaptive_avg_pool2d(images[:, :1], 8).flatten(1)
+#: the pixels a pixel model sees, at the target's native resolution: (size, channels)
+NATIVE_PIXELS = {"digits": (8, 1),    # 8x8 grey scans, blown up to 32 px: pooling undoes it
+                 "glyphs": (32, 3)}   # drawn at 32 px in colour
 
 
-def prepare_target(source_model: nn.Module, images: torch.Tensor, test_images: torch.Tensor) -> dict:
+def pixels(images: torch.Tensor, size: int = 8, channels: int = 1) -> torch.Tensor:
+    """The first ``channels`` channels average-pooled to ``size`` x ``size``, flattened:
+    (N, 3, 32, 32) -> (N, channels * size**2); the default is the digits' native 8x8 grey."""
+    return nn.functional.adaptive_avg_pool2d(images[:, :channels], size).flatten(1)
+
+
+def prepare_target(source_model: nn.Module, images: torch.Tensor, test_images: torch.Tensor,
+                   native: tuple[int, int] = NATIVE_PIXELS["digits"]) -> dict:
     """Every input an arm may need, for the training pool and the test split, computed once.
 
     ``images`` (N, 3, 32, 32) normalized. Keys, each a (train, test) pair: ``"images"``,
-    ``"pixels8"`` (channel 0 average-pooled to 8x8: the digits' native resolution, (N, 64)),
-    ``"layer1"``..``"layer4"`` (pooled stage outputs of the frozen source model) and
-    ``"layer3_maps"`` (its unpooled layer3 outputs, the input of ``layer4``).
+    ``"pixels"`` (:func:`pixels` at the target's ``native`` (size, channels), e.g. the digits'
+    8x8 grey, (N, 64)), ``"layer1"``..``"layer4"`` (pooled stage outputs of the frozen source
+    model) and ``"layer3_maps"`` (its unpooled layer3 outputs, the input of ``layer4``).
     """
     train = stage_features(source_model, images, keep_maps=["layer3"])
     test = stage_features(source_model, test_images, keep_maps=["layer3"])
     data = {name: (train[name], test[name]) for name in train}
     data["images"] = (images, test_images)
-    data["pixels8"] = (pixels8(images), pixels8(test_images))
+    data["pixels"] = (pixels(images, *native), pixels(test_images, *native))
     return data
 
 
-def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int) -> tuple[nn.Module, str]:
-    """A fresh model for ``arm`` (seeded) and the key of its input in :func:`prepare_target`."""
+def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int,
+              pixel_features: int = 64) -> tuple[nn.Module, str]:
+    """A fresh model for ``arm`` (seeded) and the key of its input in :func:`prepare_target`
+    (``pixel_features``: the width of ``"pixels"``, 64 for the digits)."""
     if arm not in TRANSFER_ARMS + BASELINE_ARMS:
         raise ValueError(f"unknown arm {arm!r}; choose from {TRANSFER_ARMS + BASELINE_ARMS}")
     torch.manual_seed(seed)
     arm = arm.removesuffix("-long")
     if arm == "pixels-logreg":
-        return nn.Linear(64, num_classes), "pixels8"
-    if arm == "mlp":  # notebook 03's 9,610-parameter MLP on the 8x8 pixels
-        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, num_classes)), "pixels8"
+        return nn.Linear(pixel_features, num_classes), "pixels"
+    if arm == "mlp":  # notebook 03's 9,610-parameter MLP on the digits' 8x8 pixels
+        return nn.Sequential(nn.Linear(pixel_features, 128), nn.ReLU(),
+                             nn.Linear(128, num_classes)), "pixels"
     if arm == "small-cnn":
         def block(c_in, c_out):
             return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
@@ -240,11 +254,12 @@ def run_cell(arm: str, source_model: nn.Module, data: dict, targets: torch.Tenso
     of the test split: that is how learning rates are chosen (:func:`lr_candidates`).
     """
     num_classes = int(targets.max()) + 1
-    model, key = build_arm(arm, source_model, num_classes, seed)
+    width = data["pixels"][0].shape[1] if "pixels" in data else 64
+    model, key = build_arm(arm, source_model, num_classes, seed, pixel_features=width)
     train, test = data[key][0][index], data[key][1]
     if val_index is not None:
         test, test_targets = data[key][0][val_index], targets[val_index]
-    if key in ("pixels8", *STAGES) and arm != "probe-fc":  # probe-fc: raw features, as usual
+    if key in ("pixels", *STAGES) and arm != "probe-fc":  # probe-fc: raw features, as usual
         train, test = standardize(train, test)
     steps = LONG_STEPS if arm.endswith("-long") else STEPS
     return train_arm(model, train, targets[index], test, test_targets, lr=lr, seed=seed, steps=steps,

@@ -90,7 +90,7 @@ def test_train_arm_learns_within_the_budget():
 
 
 def test_build_arm_shapes(model):
-    for arm, key, shape in [("pixels-logreg", "pixels8", (2, 64)), ("mlp", "pixels8", (2, 64)),
+    for arm, key, shape in [("pixels-logreg", "pixels", (2, 64)), ("mlp", "pixels", (2, 64)),
                             ("small-cnn", "images", (2, 3, 32, 32)), ("probe-layer2", "layer2", (2, 512)),
                             ("last-stage", "layer3_maps", (2, 1024, 2, 2))]:
         built, got_key = transfer.build_arm(arm, model, 7, seed=0)

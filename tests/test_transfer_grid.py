@@ -38,7 +38,7 @@ def test_transfer_beats_pixels_where_the_notebook_says_so():
 
 def test_one_baseline_cell_reruns_to_the_stored_accuracy():
     x, y, xt, yt = tg.load_target("digits")
-    data = {"pixels8": (transfer.pixels8(x), transfer.pixels8(xt))}
+    data = {"pixels": (transfer.pixels(x), transfer.pixels(xt))}
     row = stored("digits", "pixels-logreg-long", 5, 1)
     index = transfer.per_class_indices(y, 5, seed=1)
     r = transfer.run_cell("pixels-logreg-long", None, data, y, yt, index, lr=float(row["lr"]), seed=1)
