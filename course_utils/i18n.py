@@ -93,6 +93,12 @@ FIGURE_TEXT = {
     "Trainable parameters at width d = 256": "宽度 d = 256 时的可训练参数",
     "ResNet-50: parameters per stage": "ResNet-50：各阶段的参数量",
     "MLP on 8x8 digits, SGD + Nesterov, cosine schedule": "8x8 手写数字上的多层感知机，SGD + Nesterov 动量，余弦调度",
+    # notebook 07 (small GPT)
+    "train (one batch)": "训练（单个批量）",
+    "validation": "验证",
+    "ln V (uniform guess)": "ln V（均匀猜测）",
+    "step": "步数",
+    "next-token loss": "下一个词元的损失",
 }
 
 
