@@ -18,10 +18,10 @@ from torch.nn import functional as F
 
 @dataclass(frozen=True)
 class GPTConfig:
-    vocab_size: int = 512
+    vocab_size: int = 1024
     context_length: int = 64   # the longest sequence the position embedding covers
-    d_model: int = 64
-    n_layers: int = 2
+    d_model: int = 128
+    n_layers: int = 3
     n_heads: int = 4
     dropout: float = 0.0
 

@@ -141,6 +141,11 @@ FIGURE_TEXT = {
     "full, mixed precision, FSDP on 8 GPUs": "全参数，混合精度，8 块 GPU 上的 FSDP",
     "one 80 GB GPU": "一块 80 GB 的 GPU",
     "Training LLaMA-7B: memory per GPU (estimated)": "训练 LLaMA-7B：每块 GPU 的内存（估计）",
+    # notebook 07 (small GPT)
+    "train (one batch)": "训练（单个批量）",
+    "validation": "验证",
+    "ln V (uniform guess)": "ln V（均匀猜测）",
+    "next-token loss": "下一个词元的损失",
 }
 
 

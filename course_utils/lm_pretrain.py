@@ -4,9 +4,10 @@ A batch is ``batch_size`` random windows of ``context_length + 1`` tokens from t
 model reads the first ``context_length`` and is scored (cross-entropy) on predicting each next
 one. The loss starts near ``ln(vocab_size)`` (a uniform guess) and falls as the model learns.
 
-The result is cached at ``cache_dir()/gpt_docstrings.pt`` together with its configuration, the
-sha256 of the token stream it was trained on, and its history: a second call with the same
-configuration and tokens loads it (checked on load); anything else retrains.
+The result is cached at ``cache_dir()/gpt_docstrings.pt`` together with its key
+(:func:`cache_key`: the recipe's format, *every* field of the configuration, the model's
+included, and the sha256 of the train and validation tokens) and its history: a second call
+with the same key loads it (checked on load); a file with any other key is stale and retrains.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from course_utils.checkpoint import CheckpointError, load_checkpoint, save_check
 from course_utils.data import cache_dir
 from course_utils.gpt import GPT, GPTConfig
 
-FORMAT = "course_utils.lm_pretrain/1"  # bump when the recipe changes meaning
+FORMAT = "course_utils.lm_pretrain/2"  # bump when the code of the recipe changes meaning
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,24 @@ class LMPretrainConfig:
     """Everything that decides the pretrained weights besides the tokens (the cache key)."""
 
     model: GPTConfig = GPTConfig()
-    steps: int = 200
-    batch_size: int = 16
-    lr: float = 3e-3            # peak; linear warm-up, then cosine decay to lr / 10
-    warmup_steps: int = 20
-    weight_decay: float = 0.1
-    eval_every: int = 50
+    steps: int = 800
+    batch_size: int = 32
+    lr: float = 3e-3             # peak; linear warm-up, then cosine decay to lr * min_lr_ratio
+    warmup_steps: int = 40
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1    # on matrices only (not on biases and LayerNorms)
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0       # max global gradient norm
+    eval_every: int = 100
+    eval_batches: int = 8        # validation loss: mean over this many fixed batches of 32
     seed: int = 0
+
+
+def cache_key(config: LMPretrainConfig, train_tokens: torch.Tensor,
+              val_tokens: torch.Tensor) -> dict:
+    """What a cached model must match to be loaded: any field changed = stale = retrain."""
+    return {"format": FORMAT, "config": dataclasses.asdict(config),
+            "train_sha256": tokens_sha256(train_tokens), "val_sha256": tokens_sha256(val_tokens)}
 
 
 def tokens_sha256(tokens: torch.Tensor) -> str:
@@ -84,8 +96,7 @@ def pretrain_lm(train_tokens: torch.Tensor, val_tokens: torch.Tensor,
                 progress: bool = True) -> tuple[GPT, dict]:
     """Return the pretrained GPT (``eval()`` mode) and ``info`` = ``{"history", "from_cache",
     "seconds", "path"}``; history holds ``{"step", "train_loss", "val_loss"}`` dicts."""
-    key = {"format": FORMAT, "config": dataclasses.asdict(config),
-           "train_sha256": tokens_sha256(train_tokens), "val_sha256": tokens_sha256(val_tokens)}
+    key = cache_key(config, train_tokens, val_tokens)
     path = lm_checkpoint_path()
     with torch.random.fork_rng(devices=[]):  # the init is seeded; the caller's RNG is left alone
         torch.manual_seed(config.seed)
@@ -126,13 +137,13 @@ def _train(model: GPT, train_tokens, val_tokens, cfg: LMPretrainConfig, progress
     rest = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": rest, "weight_decay": 0.0}], lr=cfg.lr,
-                                  betas=(0.9, 0.95))
+                                  betas=cfg.betas)
 
     def lr_at(step: int) -> float:  # multiplier of cfg.lr
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
         done = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * done))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -144,12 +155,12 @@ def _train(model: GPT, train_tokens, val_tokens, cfg: LMPretrainConfig, progress
             loss = lm_loss(model, *get_batch(train_tokens, cfg.batch_size, T, generator))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             row = {"step": step + 1, "train_loss": loss.item(), "val_loss": None}
             if (step + 1) % cfg.eval_every == 0 or step == 0 or step + 1 == cfg.steps:
-                row["val_loss"] = evaluate_lm(model, val_tokens, T)
+                row["val_loss"] = evaluate_lm(model, val_tokens, T, cfg.eval_batches)
                 bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_loss']:.3f}")
             history.append(row)
     model.eval()

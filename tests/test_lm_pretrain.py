@@ -1,13 +1,14 @@
 """Next-token pretraining: windows, loss near ln V at the start, falling, cached by config."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from course_utils.gpt import GPTConfig
-from course_utils.lm_pretrain import (LMPretrainConfig, get_batch, lm_checkpoint_path,
-                                      pretrain_lm)
+from course_utils.lm_pretrain import (LMPretrainConfig, cache_key, get_batch,
+                                      lm_checkpoint_path, pretrain_lm)
 
 TINY = LMPretrainConfig(model=GPTConfig(vocab_size=64, context_length=8, d_model=16,
                                         n_layers=1, n_heads=2),
@@ -52,3 +53,32 @@ def test_damaged_cache_retrains(cache, capsys):
     lm_checkpoint_path().write_bytes(b"not a checkpoint")
     _, info = pretrain_lm(_tokens(), _tokens(500), TINY, progress=True)
     assert not info["from_cache"] and "unusable" in capsys.readouterr().out
+
+
+def _changed(value):  # another valid value of a config field
+    if isinstance(value, tuple):
+        return tuple(v / 2 for v in value)
+    if isinstance(value, float):
+        return value + 0.05
+    return value * 2 or 1  # doubled keeps d_model divisible by n_heads; 0 becomes 1
+
+
+def test_every_config_field_is_in_the_cache_key():
+    tokens, val = _tokens(), _tokens(500)
+    key = cache_key(TINY, tokens, val)
+    for field in dataclasses.fields(GPTConfig):
+        model = dataclasses.replace(TINY.model, **{field.name: _changed(getattr(TINY.model, field.name))})
+        assert cache_key(dataclasses.replace(TINY, model=model), tokens, val) != key, field.name
+    for field in dataclasses.fields(LMPretrainConfig):
+        if field.name != "model":
+            other = dataclasses.replace(TINY, **{field.name: _changed(getattr(TINY, field.name))})
+            assert cache_key(other, tokens, val) != key, field.name
+    assert cache_key(TINY, tokens, _tokens(501)) != key
+
+
+def test_stale_cache_is_detected_not_loaded(cache, capsys):
+    pretrain_lm(_tokens(), _tokens(500), TINY, progress=False)
+    longer = dataclasses.replace(TINY, steps=TINY.steps + 1)
+    _, info = pretrain_lm(_tokens(), _tokens(500), longer, progress=True)
+    assert not info["from_cache"] and len(info["history"]) == longer.steps
+    assert "another configuration" in capsys.readouterr().out
