@@ -53,6 +53,9 @@ def test_lora_model_needs_merging_first():
         to_hf_state_dict(model.state_dict())
 
 
+# peft calls a transformers property that transformers 5 deprecates; not ours to fix (notebook 07
+# filters the same warning)
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 def test_peft_lora_matches_ours():
     peft = pytest.importorskip("peft")
     torch.manual_seed(0)
