@@ -11,7 +11,9 @@ another initialization), under the one budget rule (``transfer.STEPS`` AdamW ste
 ``transfer.BATCH_SIZE`` images), and is measured once on the test split. Every run must pass
 ``transfer.check_sane`` (first loss near ln C, no divergence): if one seed fails it at the swept
 learning rate, the whole arm reruns at the next smaller learning rate that was sane in the sweep
-(the ``lr`` column records the one used), and the script stops if none is left.
+(the ``lr`` column records the one used). An arm for which no sane learning rate is left has no
+grid rows: the sweep file says, for every learning rate, which run failed (column ``grid``).
+Every run also records its test accuracy before training (``first_acc``, about chance).
 
 Writes ``course_utils/results/transfer_grid.csv`` (one row per run) and ``transfer_sweep.csv``
 (every learning rate tried) -- package data, so that notebook 05 reads them wherever it runs --
@@ -44,9 +46,10 @@ SIZES = {"digits": (5, 10, 50), "glyphs": (5, 50)}     # labelled images per cla
 SEEDS = (0, 1, 2)
 SWEEP_K, VAL_K = 5, 10
 FAQ2_ARMS = ("probe-fc", "probe-layer3", "last-stage", "full")
-GRID_FIELDS = ["target", "arm", "k", "n_train", "seed", "lr", "acc", "first_loss", "final_loss",
-               "cpu_s", "source_acc"]
-SWEEP_FIELDS = ["target", "arm", "lr", "val_acc", "diverged", "first_loss", "final_loss"]
+GRID_FIELDS = ["target", "arm", "k", "n_train", "seed", "lr", "acc", "first_acc", "first_loss",
+               "final_loss", "cpu_s", "source_acc"]
+#: ``grid``: what happened at this lr in the grid run: "used", "failed: <which run>", or "" (not tried)
+SWEEP_FIELDS = ["target", "arm", "lr", "val_acc", "diverged", "first_loss", "final_loss", "grid"]
 
 
 def load_target(name: str) -> tuple[torch.Tensor, ...]:
@@ -66,13 +69,19 @@ ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-laye
 
 
 def arms_for(target: str) -> tuple[str, ...]:
-    """Every arm on both targets, except ResNet-50 from scratch on the near glyphs: there, at
-    every learning rate its sweep passed (1e-3, then 3e-4), some seed's loss rose instead of
-    falling within the 24 steps, so it never ran sanely; the small CNN is the scratch baseline."""
-    arms = transfer.TRANSFER_ARMS + tuple(a for a in transfer.BASELINE_ARMS
-                                          if not (target == "glyphs" and a == "resnet50-scratch"))
+    """Every arm, cheapest first."""
+    arms = transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS
     assert set(arms) <= set(ORDER)
     return tuple(a for a in ORDER if a in arms)
+
+
+def failed_arms(sweeps: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """{(target, arm): its sweep rows} for the arms no learning rate could run sanely on every
+    size and seed (so they have no grid rows), from the ``grid`` column of the sweep file."""
+    arms: dict = {}
+    for r in sweeps:
+        arms.setdefault((r["target"], r["arm"]), []).append(r)
+    return {key: rows for key, rows in arms.items() if not any(r["grid"] == "used" for r in rows)}
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -94,7 +103,8 @@ def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
 def sweep(arm, source, data, y, yt) -> tuple[list[float], list[dict]]:
     """Try every candidate lr on (5/class seed 0 -> 10/class validation).
 
-    Returns the best sane lr followed by the smaller sane ones (the fallbacks), and the rows tried.
+    Returns the best sane lr followed by the smaller sane ones (the fallbacks; none if every lr
+    diverged), and the rows tried.
     """
     index = transfer.per_class_indices(y, SWEEP_K, seed=0)
     val = transfer.per_class_indices(y, VAL_K, seed=100, exclude=index)
@@ -104,8 +114,8 @@ def sweep(arm, source, data, y, yt) -> tuple[list[float], list[dict]]:
         rows.append({"arm": arm, "lr": lr, "val_acc": round(r["acc"], 4), "diverged": r["diverged"],
                      "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4)})
     sane = [row for row in rows if not row["diverged"]]
-    if not sane:
-        raise RuntimeError(f"{arm}: every learning rate diverged: {rows}")
+    if not sane:  # recorded in the sweep file; the arm gets no grid rows
+        return [], rows
     best = max(sane, key=lambda row: row["val_acc"])["lr"]
     # the best first, then the smaller sane ones: the fallbacks if a seed diverges at the best
     return [best] + sorted((r["lr"] for r in sane if r["lr"] < best), reverse=True), rows
@@ -116,19 +126,24 @@ def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps:
     data = transfer.prepare_target(source, x, xt, transfer.NATIVE_PIXELS[target])
     for arm in arms:
         lrs, tried = sweep(arm, source, data, y, yt)
-        sweeps[:] = [r for r in sweeps if (r["target"], r["arm"]) != (target, arm)]
-        sweeps += [{"target": target, **r} for r in tried]
+        outcome = {}
+        rows = []
         for lr in lrs:  # one rule for every arm: if any seed diverges, all rerun at the next lr
             try:
                 rows = run_arm(target, arm, lr, source, source_acc, data, y, yt)
+                outcome[lr] = "used"
                 break
             except AssertionError as exc:
-                print(f"{target:>7} {arm:>17} lr {lr:g}: a seed diverged ({exc}); next smaller lr")
-        else:
-            raise RuntimeError(f"{target} {arm}: a seed diverged at every sane lr {lrs}")
+                outcome[lr] = f"failed: {exc}".split(";")[0]
+                print(f"{target:>7} {arm:>17} lr {lr:g}: {exc}; next smaller lr", flush=True)
+        sweeps[:] = [r for r in sweeps if (r["target"], r["arm"]) != (target, arm)]
+        sweeps += [{"target": target, **r, "grid": outcome.get(r["lr"], "")} for r in tried]
         grid[:] = [r for r in grid if (r["target"], r["arm"]) != (target, arm)] + rows
         write_rows(RESULTS / "transfer_grid.csv", GRID_FIELDS, grid)
         write_rows(RESULTS / "transfer_sweep.csv", SWEEP_FIELDS, sweeps)
+        if not rows:
+            print(f"{target:>7} {arm:>17}: a run failed at every sane lr {lrs}; no grid rows", flush=True)
+            continue
         accs = {k: [r["acc"] for r in rows if r["k"] == k] for k in SIZES[target]}
         print(f"{target:>7} {arm:>17} lr {lr:g}: " + "  ".join(
             f"{k}/class {statistics.mean(a):.3f}±{statistics.stdev(a):.3f}" for k, a in accs.items()),
@@ -142,9 +157,13 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
         for seed in SEEDS:
             index = transfer.per_class_indices(y, k, seed=seed)
             start = time.process_time()
-            r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed)
+            try:
+                r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed)
+            except AssertionError as exc:  # which run failed, for the sweep file
+                raise AssertionError(f"{k}/class seed {seed}: {exc}") from None
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
-                             "lr": lr, "acc": round(r["acc"], 4), "first_loss": round(r["first_loss"], 4),
+                             "lr": lr, "acc": round(r["acc"], 4), "first_acc": round(r["first_acc"], 4),
+                         "first_loss": round(r["first_loss"], 4),
                              "final_loss": round(r["curve"][-1], 4),
                              "cpu_s": round(time.process_time() - start, 1),
                              "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})

@@ -108,8 +108,9 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     """Train every trainable parameter of ``model`` on (inputs, targets) for ``steps`` steps.
 
     AdamW (no weight decay), cosine decay from ``lr`` to 0, batches drawn from seeded random
-    permutations. Returns ``{"acc", "first_loss", "curve", "diverged", "model"}``: test accuracy,
-    the loss before training, the mean loss of each of :data:`CHUNKS` parts of the run, whether
+    permutations. Returns ``{"acc", "first_acc", "first_loss", "curve", "diverged", "model"}``: test
+    accuracy, the test accuracy before training (near chance: the task is not solved before
+    training starts), the loss before training, the mean loss of each of :data:`CHUNKS` parts of the run, whether
     :func:`check_sane` failed (with ``check=True`` it raises instead, e.g. for a chosen lr), and
     the trained model.
     """
@@ -120,6 +121,8 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     data = TensorDataset(inputs, targets)
     batch_size = min(batch_size, len(data))
     first = evaluate(model, DataLoader(data, batch_size=512), loss_fn)["loss"]
+    test_data = DataLoader(TensorDataset(test_inputs, test_targets), batch_size=512)
+    first_acc = evaluate(model, test_data, loss_fn)["acc"]
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
@@ -139,8 +142,9 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
         if check:
             raise
         diverged = True
-    test = evaluate(model, DataLoader(TensorDataset(test_inputs, test_targets), batch_size=512), loss_fn)
-    return {"acc": test["acc"], "first_loss": first, "curve": curve, "diverged": diverged, "model": model}
+    test = evaluate(model, test_data, loss_fn)
+    return {"acc": test["acc"], "first_acc": first_acc, "first_loss": first, "curve": curve,
+            "diverged": diverged, "model": model}
 
 
 #: The committed grid (``python benchmarks/transfer_grid.py`` writes them; notebook 05 reads them):

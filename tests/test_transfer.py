@@ -79,8 +79,11 @@ def test_train_arm_learns_within_the_budget():
     inputs = centers[targets] + 0.3 * torch.randn(120, 8)
     steps = []
     model = nn.Linear(8, 4)
+    with torch.no_grad():  # the accuracy before training, by hand
+        before = (model(inputs[80:]).argmax(1) == targets[80:]).float().mean().item()
     model.register_forward_hook(lambda m, i, o: steps.append(m.training))
     r = transfer.train_arm(model, inputs[:80], targets[:80], inputs[80:], targets[80:], lr=0.1, seed=0)
+    assert r["first_acc"] == pytest.approx(before) and r["first_acc"] < 0.9 < r["acc"]
     assert sum(steps) == transfer.STEPS  # exactly the budget: one train-mode forward per step
     assert abs(r["first_loss"] - math.log(4)) < 0.5 * math.log(4) and len(r["curve"]) == transfer.CHUNKS
     assert r["acc"] > 0.9 and not r["diverged"]
