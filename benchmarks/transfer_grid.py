@@ -9,7 +9,7 @@ seed 0, measured on 10 other labelled training images per class, never on the te
 the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
 another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
 ``transfer.BATCH_SIZE`` images), and is measured once on the test split. Every run must pass
-``transfer.check_sane`` (first loss near ln C, no divergence): if one seed fails it at the swept
+``transfer.check_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one seed fails it at the swept
 learning rate, the whole arm reruns at the next smaller learning rate that was sane in the sweep
 (the ``lr`` column records the one used). An arm for which no sane learning rate is left has no
 grid rows: the sweep file says, for every learning rate, which run failed (column ``grid``).
@@ -160,7 +160,7 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
             try:
                 r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed)
             except AssertionError as exc:  # which run failed, for the sweep file
-                raise AssertionError(f"{k}/class seed {seed}: {exc}") from None
+                raise AssertionError(f"{k}/class seed {seed}, {exc}") from None
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
                              "lr": lr, "acc": round(r["acc"], 4), "first_acc": round(r["first_acc"], 4),
                          "first_loss": round(r["first_loss"], 4),

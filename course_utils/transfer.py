@@ -97,22 +97,26 @@ def check_sane(first_loss: float, curve: Sequence[float], num_classes: int, name
     if not 0.5 * chance <= first_loss <= 1.5 * chance:
         raise AssertionError(f"{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: "
                              "check the initialization and the labels")
-    if not all(math.isfinite(v) for v in curve) or max(curve) > 1.5 * chance or curve[-1] >= first_loss:
+    if not all(math.isfinite(v) for v in curve) or max(curve) > 1.5 * chance:
         raise AssertionError(f"{name}: diverged (losses {[round(v, 3) for v in curve]}, ln C = "
                              f"{chance:.3f}); lower the learning rate")
+    if curve[-1] >= first_loss:
+        raise AssertionError(f"{name}: did not learn (losses {[round(v, 3) for v in curve]}, the last "
+                             f"not below the first loss {first_loss:.3f}); try another learning rate")
 
 
 def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
               test_inputs: torch.Tensor, test_targets: torch.Tensor, *, lr: float, seed: int,
-              steps: int = STEPS, batch_size: int = BATCH_SIZE, check: bool = True) -> dict:
+              steps: int = STEPS, batch_size: int = BATCH_SIZE, check: bool = True,
+              name: str = "arm") -> dict:
     """Train every trainable parameter of ``model`` on (inputs, targets) for ``steps`` steps.
 
     AdamW (no weight decay), cosine decay from ``lr`` to 0, batches drawn from seeded random
     permutations. Returns ``{"acc", "first_acc", "first_loss", "curve", "diverged", "model"}``: test
     accuracy, the test accuracy before training (near chance: the task is not solved before
     training starts), the loss before training, the mean loss of each of :data:`CHUNKS` parts of the run, whether
-    :func:`check_sane` failed (with ``check=True`` it raises instead, e.g. for a chosen lr), and
-    the trained model.
+    :func:`check_sane` failed (with ``check=True`` it raises instead, naming the run ``name``, e.g.
+    for a chosen lr), and the trained model.
     """
     if steps % CHUNKS:
         raise ValueError(f"steps must be a multiple of {CHUNKS}, got {steps}")
@@ -136,7 +140,7 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     except FloatingPointError:
         curve = [math.inf] * CHUNKS
     try:
-        check_sane(first, curve, num_classes)
+        check_sane(first, curve, num_classes, name)
         diverged = False
     except AssertionError:
         if check:
@@ -267,4 +271,4 @@ def run_cell(arm: str, source_model: nn.Module, data: dict, targets: torch.Tenso
         train, test = standardize(train, test)
     steps = LONG_STEPS if arm.endswith("-long") else STEPS
     return train_arm(model, train, targets[index], test, test_targets, lr=lr, seed=seed, steps=steps,
-                     check=check)
+                     check=check, name=arm)

@@ -70,6 +70,8 @@ def test_check_sane():
         transfer.check_sane(chance, [2.0, 9.0, 3.0, 2.0], 10)
     with pytest.raises(AssertionError, match="diverged"):
         transfer.check_sane(chance, [2.0, 1.0, float("nan"), 1.0], 10)
+    with pytest.raises(AssertionError, match="did not learn"):  # no higher than 1.5 ln C, but no lower
+        transfer.check_sane(chance, [2.2, 2.3, 2.3, 2.4], 10, name="resnet50-scratch")
 
 
 def test_train_arm_learns_within_the_budget():
