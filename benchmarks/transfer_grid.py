@@ -9,10 +9,11 @@ seed 0, measured on 10 other labelled training images per class, never on the te
 the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
 another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
 ``transfer.BATCH_SIZE`` images), and is measured once on the test split. Every run must pass
-``transfer.check_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one seed fails it at the swept
-learning rate, the whole arm reruns at the next smaller learning rate that was sane in the sweep
-(the ``lr`` column records the one used). An arm for which no sane learning rate is left has no
-grid rows: the sweep file says, for every learning rate, which run failed (column ``grid``).
+``transfer.check_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one
+seed fails it at the swept learning rate, the whole arm reruns at the next smaller learning rate
+that was sane in the sweep (the ``lr`` column records the one used). An arm for which no sane
+learning rate is left has no grid rows: the sweep file says, for every learning rate, which run
+failed (column ``grid``).
 Every run also records its test accuracy before training (``first_acc``, about chance).
 
 Writes ``course_utils/results/transfer_grid.csv`` (one row per run) and ``transfer_sweep.csv``
@@ -64,8 +65,8 @@ def load_target(name: str) -> tuple[torch.Tensor, ...]:
 #: cheapest first: each arm's rows are saved when it finishes, so a cut-short run keeps them
 ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4", "pixels-logreg",
          "mlp", "small-cnn", "pixels-logreg-long", "probe-fc-long", "probe-layer3-long", "last-stage",
-         "mlp-long", "full", "small-cnn-long",
-         "resnet50-scratch")
+         "mlp-long", "full", "small-cnn-long", "resnet50-scratch", "last-stage-long", "full-long",
+         "resnet50-scratch-long")
 
 
 def arms_for(target: str) -> tuple[str, ...]:
@@ -163,7 +164,7 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
                 raise AssertionError(f"{k}/class seed {seed}, {exc}") from None
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
                              "lr": lr, "acc": round(r["acc"], 4), "first_acc": round(r["first_acc"], 4),
-                         "first_loss": round(r["first_loss"], 4),
+                             "first_loss": round(r["first_loss"], 4),
                              "final_loss": round(r["curve"][-1], 4),
                              "cpu_s": round(time.process_time() - start, 1),
                              "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})

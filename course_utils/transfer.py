@@ -112,11 +112,11 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     """Train every trainable parameter of ``model`` on (inputs, targets) for ``steps`` steps.
 
     AdamW (no weight decay), cosine decay from ``lr`` to 0, batches drawn from seeded random
-    permutations. Returns ``{"acc", "first_acc", "first_loss", "curve", "diverged", "model"}``: test
-    accuracy, the test accuracy before training (near chance: the task is not solved before
-    training starts), the loss before training, the mean loss of each of :data:`CHUNKS` parts of the run, whether
-    :func:`check_sane` failed (with ``check=True`` it raises instead, naming the run ``name``, e.g.
-    for a chosen lr), and the trained model.
+    permutations. Returns ``{"acc", "first_acc", "first_loss", "curve", "diverged", "model"}``:
+    test accuracy; test accuracy before training (near chance: the task is not solved before
+    training starts); the loss before training; the mean loss of each of :data:`CHUNKS` parts of
+    the run; whether :func:`check_sane` failed (with ``check=True`` it raises instead, naming the
+    run ``name``, e.g. for a chosen lr); the trained model.
     """
     if steps % CHUNKS:
         raise ValueError(f"steps must be a multiple of {CHUNKS}, got {steps}")
@@ -165,12 +165,12 @@ def read_grid(path: str | Path = GRID_CSV) -> list[dict]:
 
 # ----------------------------------------------------------------------------- the arms
 TRANSFER_ARMS = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4",
-                 "last-stage", "full", "probe-fc-long", "probe-layer3-long")
+                 "last-stage", "full", "probe-fc-long", "probe-layer3-long", "last-stage-long",
+                 "full-long")
 BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
-                 "pixels-logreg-long", "mlp-long", "small-cnn-long")
-#: "-long" arms: the three small baselines and the two main probes again with 16x the budget (a
-#: few CPU-seconds each), so that transfer is also compared with baselines trained to
-#: convergence at an equal budget (long against long)
+                 "pixels-logreg-long", "mlp-long", "small-cnn-long", "resnet50-scratch-long")
+#: "-long" arms: every arm but the stage probes again with 16x the budget, so that transfer is
+#: also compared with baselines trained to convergence at an equal budget (long against long)
 LONG_STEPS = 16 * STEPS
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
 LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "cnn": (1e-3, 3e-3, 1e-2),
@@ -181,7 +181,8 @@ def lr_candidates(arm: str, pixel_features: int = 64) -> tuple[float, ...]:
     """The learning rates ``arm`` is swept over. A pixel model on many inputs (the glyphs'
     3,072) gets smaller ones: AdamW moves every weight by about ``lr`` per step, so the logits
     move about ``lr`` x the number of inputs."""
-    if arm.removesuffix("-long") in ("pixels-logreg", "mlp") and pixel_features > 256:
+    arm = arm.removesuffix("-long")  # a long run is swept over the same rates as its short one
+    if arm in ("pixels-logreg", "mlp") and pixel_features > 256:
         return LRS["wide"]
     if arm in ("last-stage", "full"):
         return LRS["deep"]
