@@ -172,6 +172,14 @@ BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
 #: "-long" arms: every arm but the stage probes again with 16x the budget, so that transfer is
 #: also compared with baselines trained to convergence at an equal budget (long against long)
 LONG_STEPS = 16 * STEPS
+
+
+def budget(arm: str) -> tuple[str, int]:
+    """The arm's model and its number of steps: ``"full-long"`` -> ``("full", LONG_STEPS)``,
+    ``"full"`` -> ``("full", STEPS)``. A long run is built and swept like its short one."""
+    return (arm.removesuffix("-long"), LONG_STEPS) if arm.endswith("-long") else (arm, STEPS)
+
+
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
 LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "cnn": (1e-3, 3e-3, 1e-2),
        "shallow": (3e-3, 1e-2, 3e-2, 1e-1), "wide": (1e-4, 3e-4, 1e-3, 3e-3)}
@@ -181,7 +189,7 @@ def lr_candidates(arm: str, pixel_features: int = 64) -> tuple[float, ...]:
     """The learning rates ``arm`` is swept over. A pixel model on many inputs (the glyphs'
     3,072) gets smaller ones: AdamW moves every weight by about ``lr`` per step, so the logits
     move about ``lr`` x the number of inputs."""
-    arm = arm.removesuffix("-long")  # a long run is swept over the same rates as its short one
+    arm, _ = budget(arm)
     if arm in ("pixels-logreg", "mlp") and pixel_features > 256:
         return LRS["wide"]
     if arm in ("last-stage", "full"):
@@ -226,7 +234,7 @@ def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int,
     if arm not in TRANSFER_ARMS + BASELINE_ARMS:
         raise ValueError(f"unknown arm {arm!r}; choose from {TRANSFER_ARMS + BASELINE_ARMS}")
     torch.manual_seed(seed)
-    arm = arm.removesuffix("-long")
+    arm, _ = budget(arm)
     if arm == "pixels-logreg":
         return nn.Linear(pixel_features, num_classes), "pixels"
     if arm == "mlp":  # notebook 03's 9,610-parameter MLP on the digits' 8x8 pixels
@@ -270,6 +278,6 @@ def run_cell(arm: str, source_model: nn.Module, data: dict, targets: torch.Tenso
         test, test_targets = data[key][0][val_index], targets[val_index]
     if key in ("pixels", *STAGES) and arm != "probe-fc":  # probe-fc: raw features, as usual
         train, test = standardize(train, test)
-    steps = LONG_STEPS if arm.endswith("-long") else STEPS
+    steps = budget(arm)[1]
     return train_arm(model, train, targets[index], test, test_targets, lr=lr, seed=seed, steps=steps,
                      check=check, name=arm)

@@ -120,3 +120,10 @@ def test_plot_transfer_grid_draws_mean_and_spread_per_arm():
     assert list(line.get_xdata()) == [5, 50] and list(line.get_ydata()) == [0.6, 0.8]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a"]
     assert ax.get_title() == "a title"
+
+
+def test_a_long_arm_is_its_short_arm_with_more_steps():
+    assert transfer.budget("full-long") == ("full", transfer.LONG_STEPS)
+    assert transfer.budget("full") == ("full", transfer.STEPS)
+    for arm in transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS:
+        assert transfer.lr_candidates(arm) == transfer.lr_candidates(transfer.budget(arm)[0])
