@@ -7,7 +7,7 @@
 Every arm (a probe, a baseline trained from scratch, fine-tuning) is trained by :func:`train_arm`:
 AdamW with a cosine schedule for the same number of optimizer steps (:data:`STEPS`) of the same
 batch size, so that "A beats B" compares methods, not budgets. Its first loss and its loss curve
-are checked against ln C (:func:`check_sane`, the check notebook 02 teaches).
+are checked against ln C (``losses.check_sane``, the check notebook 02 teaches).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from torchvision.models import resnet50
 
+from course_utils.losses import check_sane
 from course_utils.training import evaluate, fit
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")
@@ -86,23 +87,6 @@ def per_class_indices(targets: torch.Tensor, k: int, seed: int,
         order = torch.randperm(len(pool), generator=generator)[:k]
         chosen += [pool[i] for i in order.tolist()]
     return torch.tensor(sorted(chosen))
-
-
-def check_sane(first_loss: float, curve: Sequence[float], num_classes: int, name: str = "arm") -> None:
-    """Raise if a run did not start near ln C or diverged (the sanity check of notebook 02).
-
-    ``first_loss``: the loss before any step; ``curve``: mean losses of successive parts of the run.
-    """
-    chance = math.log(num_classes)
-    if not 0.5 * chance <= first_loss <= 1.5 * chance:
-        raise AssertionError(f"{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: "
-                             "check the initialization and the labels")
-    if not all(math.isfinite(v) for v in curve) or max(curve) > 1.5 * chance:
-        raise AssertionError(f"{name}: diverged (losses {[round(v, 3) for v in curve]}, ln C = "
-                             f"{chance:.3f}); lower the learning rate")
-    if curve[-1] >= first_loss:
-        raise AssertionError(f"{name}: did not learn (losses {[round(v, 3) for v in curve]}, the last "
-                             f"not below the first loss {first_loss:.3f}); try another learning rate")
 
 
 def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.losses import cross_entropy, log_softmax, softmax
+from course_utils.losses import check_sane, cross_entropy, log_softmax, quarter_means, softmax
 
 
 def close(ours, theirs, **kw):
@@ -131,3 +131,32 @@ def test_raw_errors_become_clear(call, error, message):
 def test_integer_logits_are_refused():
     with pytest.raises(TypeError, match="floating-point"):
         softmax(torch.tensor([1, 2, 3]))
+
+
+def test_quarter_means():
+    assert quarter_means([1.0, 3.0, 5.0, 7.0, 2.0, 4.0, 6.0, 8.0]) == [2.0, 6.0, 3.0, 7.0]
+    assert quarter_means(list(range(10))) == [0.5, 3.0, 5.5, 8.0]  # parts of 2, 3, 2, 3
+    assert quarter_means([2.0]) == [2.0]  # fewer than 4: kept as they are
+    with pytest.raises(ValueError, match="no losses"):
+        quarter_means([])
+
+
+def test_check_sane():
+    chance = math.log(10)
+    check_sane(chance, [1.5, 0.8, 0.5, 0.4], 10)
+    check_sane(chance, [2.2] * 20 + [13.7] + [1.0] * 79, 10)  # one spike that recovers: not divergence
+    check_sane(chance, [0.5], 10)  # only the last quarter's loss is known
+    with pytest.raises(AssertionError, match="far from ln C"):
+        check_sane(40.0, [17.0, 5.0, 2.0, 1.0], 10)  # notebook 05's old scratch arm
+    with pytest.raises(AssertionError, match="far from ln C"):
+        check_sane(0.3, [0.2, 0.1, 0.1, 0.1], 10)  # solved before training: a leak, not learning
+    with pytest.raises(AssertionError, match="diverged"):
+        check_sane(chance, [2.0, 9.0, 3.0, 2.0], 10)
+    with pytest.raises(AssertionError, match="diverged"):
+        check_sane(chance, [2.0] * 25 + [9.0] * 25 + [1.0] * 50, 10)  # a quarter above 1.5 ln C
+    with pytest.raises(AssertionError, match="nan or inf"):
+        check_sane(chance, [2.0, 1.0, float("nan"), 1.0], 10)
+    with pytest.raises(AssertionError, match="resnet50-scratch: did not learn"):  # no higher than 1.5 ln C, no lower
+        check_sane(chance, [2.2, 2.3, 2.3, 2.4], 10, name="resnet50-scratch")
+    with pytest.raises(AssertionError, match="did not learn"):
+        check_sane(math.log(2), [0.6] * 50 + [0.7] * 50, 2)  # the last quarter is what counts

@@ -61,19 +61,6 @@ def test_per_class_indices():
         transfer.per_class_indices(targets, 16, seed=0, exclude=a)
 
 
-def test_check_sane():
-    chance = math.log(10)
-    transfer.check_sane(chance, [1.5, 0.8, 0.5, 0.4], 10)
-    with pytest.raises(AssertionError, match="far from ln C"):
-        transfer.check_sane(40.0, [17.0, 5.0, 2.0, 1.0], 10)  # notebook 05's old scratch arm
-    with pytest.raises(AssertionError, match="diverged"):
-        transfer.check_sane(chance, [2.0, 9.0, 3.0, 2.0], 10)
-    with pytest.raises(AssertionError, match="diverged"):
-        transfer.check_sane(chance, [2.0, 1.0, float("nan"), 1.0], 10)
-    with pytest.raises(AssertionError, match="did not learn"):  # no higher than 1.5 ln C, but no lower
-        transfer.check_sane(chance, [2.2, 2.3, 2.3, 2.4], 10, name="resnet50-scratch")
-
-
 def test_train_arm_learns_within_the_budget():
     torch.manual_seed(0)
     centers = torch.randn(4, 8)
