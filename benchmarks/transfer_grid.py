@@ -9,7 +9,7 @@ seed 0, measured on 10 other labelled training images per class, never on the te
 the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
 another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
 ``transfer.BATCH_SIZE`` images), and is measured once on the test split. Every run must pass
-``transfer.check_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one
+``losses.check_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one
 seed fails it at the swept learning rate, the whole arm reruns at the next smaller learning rate
 that was sane in the sweep (the ``lr`` column records the one used). An arm for which no sane
 learning rate is left has no grid rows: the sweep file says, for every learning rate, which run
