@@ -255,7 +255,10 @@ def run_cell(arm: str, source_model: nn.Module, data: dict, targets: torch.Tenso
     of the test split: that is how learning rates are chosen (:func:`lr_candidates`).
     """
     num_classes = int(targets.max()) + 1
-    width = data["pixels"][0].shape[1] if "pixels" in data else 64
+    if "pixels" not in data:
+        raise KeyError("data has no 'pixels' entry: build it with transfer.prepare_target(source_model, "
+                       "images, test_images)")
+    width = data["pixels"][0].shape[1]
     model, key = build_arm(arm, source_model, num_classes, seed, pixel_features=width)
     train, test = data[key][0][index], data[key][1]
     if val_index is not None:

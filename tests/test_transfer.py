@@ -114,3 +114,10 @@ def test_a_long_arm_is_its_short_arm_with_more_steps():
     assert transfer.budget("full") == ("full", transfer.STEPS)
     for arm in transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS:
         assert transfer.lr_candidates(arm) == transfer.lr_candidates(transfer.budget(arm)[0])
+
+
+def test_run_cell_refuses_data_not_from_prepare_target():
+    targets = torch.arange(10).repeat(2)
+    with pytest.raises(KeyError, match="prepare_target"):
+        transfer.run_cell("mlp", None, {"layer3": (torch.zeros(20, 4), torch.zeros(20, 4))}, targets, targets,
+                          torch.arange(10), lr=0.01, seed=0)
