@@ -44,6 +44,15 @@ def test_one_clean_top_to_bottom_run(nb):
         f"`python -m tools.execute_notebooks {path.relative_to(ROOT)}` and commit")
 
 
+def test_valid_notebook_format(nb):
+    """The schema JupyterLab and Colab read: e.g. every cell id a unique string (an edit script
+    that inserts cells can leave ``id: null``, which nbformat only logs as an error)."""
+    path, notebook = nb
+    nbformat.validate(notebook)
+    ids = [cell.get("id") for cell in notebook.cells]
+    assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
+
+
 def test_no_stored_errors_or_warnings(nb):
     path, notebook = nb
     for i, cell in enumerate(notebook.cells):
@@ -206,3 +215,17 @@ def test_implement_it_stubs_ship_unsolved():
                 stored = "".join(o.get("text", "") for o in cell.outputs)
                 assert "raise NotImplementedError" in cell.source, f"{path.name}: the stub must ship"
                 assert stored.startswith(waiting), f"{path.name}: {stored[:80]!r}"
+
+
+def test_every_comparison_asserts_the_one_sanity_check():
+    """A notebook whose code prints "A beats B" runs losses.check_sane (the evidence rules), and
+    no notebook keeps a private first-loss threshold of its own (one definition of "sane")."""
+    comparing = []
+    for path in PATHS:
+        code = "\n".join(c.source for c in code_cells(nbformat.read(path, as_version=4)))
+        if re.search(r"\bbeats\b", code):  # a verdict "beats" printed from the runs
+            comparing.append(path.name)
+            assert "check_sane(" in code, f"{path.name} compares arms but never calls check_sane"
+        own = re.search(r"abs\([^)\n]*\[0\] - math\.log\([^)\n]*\)\) <", code)
+        assert own is None, f"{path.name}: {own.group(0)!r}: use course_utils.losses.check_sane"
+    assert len(comparing) >= 4, comparing  # notebooks 04-07 compare arms
