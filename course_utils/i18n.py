@@ -119,7 +119,7 @@ FIGURE_TEXT = {
     "ln 10 (chance)": "ln 10（随机猜测）",
     "step": "步",
     "training loss (mean of 3 seeds)": "训练损失（3 个随机种子的均值）",
-    "five 22-layer networks, same budget": "五个 22 层网络，相同预算",
+    "five 22-layer networks and a 2-layer MLP, same budget": "五个 22 层网络和一个两层 MLP，相同预算",
     "pretraining ResNet-50 on letters": "在字母上预训练 ResNet-50",
     "conv1 at random init": "随机初始化时的 conv1",
     "conv1 after pretraining": "预训练后的 conv1",
