@@ -163,11 +163,10 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
             except AssertionError as exc:  # which run failed, for the sweep file
                 raise AssertionError(f"{k}/class seed {seed}, {exc}") from None
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
-                             "lr": lr, "acc": round(r["acc"], 4), "first_acc": round(r["first_acc"], 4),
-                             "first_loss": round(r["first_loss"], 4),
-                             "final_loss": round(r["curve"][-1], 4),
-                             "cpu_s": round(time.process_time() - start, 1),
-                             "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})
+                         "lr": lr, "acc": round(r["acc"], 4), "first_acc": round(r["first_acc"], 4),
+                         "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4),
+                         "cpu_s": round(time.process_time() - start, 1),
+                         "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})
     return rows
 
 
