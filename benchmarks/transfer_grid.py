@@ -47,8 +47,10 @@ SIZES = {"digits": (5, 10, 50), "glyphs": (5, 50)}     # labelled images per cla
 SEEDS = (0, 1, 2)
 SWEEP_K, VAL_K = 5, 10
 FAQ2_ARMS = ("probe-fc", "probe-layer3", "last-stage", "full")
+#: ``losses``: the mean training loss of each quarter of the run (space-separated; the last is
+#: ``final_loss``), so that ``losses.check_sane`` can re-check a stored run in full
 GRID_FIELDS = ["target", "arm", "k", "n_train", "seed", "lr", "acc", "first_acc", "first_loss",
-               "final_loss", "cpu_s", "source_acc"]
+               "final_loss", "losses", "cpu_s", "source_acc"]
 #: ``grid``: what happened at this lr in the grid run: "used", "failed: <which run>", or "" (not tried)
 SWEEP_FIELDS = ["target", "arm", "lr", "val_acc", "diverged", "first_loss", "final_loss", "grid"]
 
@@ -165,6 +167,7 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
                          "lr": lr, "acc": round(r["acc"], 4), "first_acc": round(r["first_acc"], 4),
                          "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4),
+                         "losses": " ".join(f"{v:.4f}" for v in r["curve"]),
                          "cpu_s": round(time.process_time() - start, 1),
                          "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})
     return rows

@@ -9,7 +9,8 @@ use PyTorch as the oracle). For a sample with logits z (C classes) and one-hot t
     loss             = -sum_c y_c log_softmax(z)_c                (= -log p_true for an index)
 
 :func:`check_sane` is the sanity check the lesson derives from it (a fresh classifier starts at
-ln C), the one every experiment of the course asserts for each of its runs.
+ln C), the one every experiment of the course asserts for each of its runs;
+:func:`sanity_problem` returns its message instead of raising, for sweeps that keep failed runs.
 """
 
 from __future__ import annotations
@@ -131,36 +132,46 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
 
 
 def quarter_means(losses: Sequence[float]) -> list[float]:
-    """The mean loss of each quarter of a run (``losses`` in order); fewer than 4 are kept as they are."""
+    """The mean loss of each quarter of a run (``losses`` in order, at least 4 of them)."""
     n = len(losses)
-    if n == 0:
-        raise ValueError("no losses: a run records at least one")
     if n < 4:
-        return [float(v) for v in losses]
+        raise ValueError(f"a run's quarters need at least 4 losses, got {n}: record the loss of "
+                         "every step (or of every part of the run)")
     return [sum(losses[i * n // 4:(i + 1) * n // 4]) / ((i + 1) * n // 4 - i * n // 4) for i in range(4)]
 
 
-def check_sane(first_loss: float, losses: Sequence[float], num_classes: int, name: str = "run") -> None:
-    """Raise AssertionError, naming ``name``, unless a classifier's training run looks sane.
+def sanity_problem(first_loss: float, losses: Sequence[float], num_classes: int,
+                   name: str = "run") -> str | None:
+    """Why a classifier's training run is not sane, naming ``name``; ``None`` when it is.
 
     ``first_loss``: the loss before any update; ``losses``: the training losses in order (per step,
-    or already averaged over parts of the run). With L0 = ln C (uniform predictions):
+    or already averaged over parts of the run; at least 4 unless one is nan or inf). With L0 = ln C (uniform predictions):
 
     - the first loss is within 50 % of L0 (far above: too-large initial logits; far below: the
       task is solved before training starts);
     - the run did not diverge: every loss is finite and no quarter of the run has a mean above 1.5 L0;
     - it learned: the last quarter's mean is below the first loss.
+
+    For a sweep that keeps the runs that fail; :func:`check_sane` raises instead.
     """
     chance = math.log(num_classes)
     if not 0.5 * chance <= first_loss <= 1.5 * chance:
-        raise AssertionError(f"{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: "
-                             "check the initialization, the input scaling and the labels")
+        return (f"{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: "
+                "check the initialization, the input scaling and the labels")
     if not all(math.isfinite(v) for v in losses):
-        raise AssertionError(f"{name}: diverged (a loss became nan or inf); lower the learning rate")
-    parts = quarter_means(losses)
+        return f"{name}: diverged (a loss became nan or inf); lower the learning rate"
+    parts = quarter_means(losses)  # fewer than 4 finite losses: a ValueError, the caller's bug
     if max(parts) > 1.5 * chance:
-        raise AssertionError(f"{name}: diverged (losses {[round(v, 3) for v in parts]}, ln C = "
-                             f"{chance:.3f}); lower the learning rate")
+        return (f"{name}: diverged (losses {[round(v, 3) for v in parts]}, ln C = {chance:.3f}); "
+                "lower the learning rate")
     if parts[-1] >= first_loss:
-        raise AssertionError(f"{name}: did not learn (losses {[round(v, 3) for v in parts]}, the last "
-                             f"not below the first loss {first_loss:.3f}); try another learning rate")
+        return (f"{name}: did not learn (losses {[round(v, 3) for v in parts]}, the last not below "
+                f"the first loss {first_loss:.3f}); try another learning rate")
+    return None
+
+
+def check_sane(first_loss: float, losses: Sequence[float], num_classes: int, name: str = "run") -> None:
+    """Raise AssertionError with :func:`sanity_problem`'s message unless the run is sane."""
+    problem = sanity_problem(first_loss, losses, num_classes, name)
+    if problem is not None:
+        raise AssertionError(problem)

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from torchvision.models import resnet50
 
-from course_utils.losses import check_sane
+from course_utils.losses import sanity_problem
 from course_utils.training import evaluate, fit
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")
@@ -99,8 +99,9 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     permutations. Returns ``{"acc", "first_acc", "first_loss", "curve", "diverged", "model"}``:
     test accuracy; test accuracy before training (near chance: the task is not solved before
     training starts); the loss before training; the mean loss of each of :data:`CHUNKS` parts of
-    the run; whether :func:`check_sane` failed (with ``check=True`` it raises instead, naming the
-    run ``name``, e.g. for a chosen lr); the trained model.
+    the run; whether it failed notebook 02's check (:func:`~course_utils.losses.sanity_problem`;
+    with ``check=True`` it raises instead, naming the run ``name``, e.g. for a chosen lr); the
+    trained model.
     """
     if steps % CHUNKS:
         raise ValueError(f"steps must be a multiple of {CHUNKS}, got {steps}")
@@ -123,16 +124,12 @@ def train_arm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
         curve = [row["train_loss"] for row in history]
     except FloatingPointError:
         curve = [math.inf] * CHUNKS
-    try:
-        check_sane(first, curve, num_classes, name)
-        diverged = False
-    except AssertionError:
-        if check:
-            raise
-        diverged = True
+    problem = sanity_problem(first, curve, num_classes, name)
+    if problem is not None and check:
+        raise AssertionError(problem)
     test = evaluate(model, test_data, loss_fn)
     return {"acc": test["acc"], "first_acc": first_acc, "first_loss": first, "curve": curve,
-            "diverged": diverged, "model": model}
+            "diverged": problem is not None, "model": model}
 
 
 #: The committed grid (``python benchmarks/transfer_grid.py`` writes them; notebook 05 reads them):

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.losses import check_sane, cross_entropy, log_softmax, quarter_means, softmax
+from course_utils.losses import (check_sane, cross_entropy, log_softmax, quarter_means, sanity_problem,
+                                 softmax)
 
 
 def close(ours, theirs, **kw):
@@ -136,16 +137,19 @@ def test_integer_logits_are_refused():
 def test_quarter_means():
     assert quarter_means([1.0, 3.0, 5.0, 7.0, 2.0, 4.0, 6.0, 8.0]) == [2.0, 6.0, 3.0, 7.0]
     assert quarter_means(list(range(10))) == [0.5, 3.0, 5.5, 8.0]  # parts of 2, 3, 2, 3
-    assert quarter_means([2.0]) == [2.0]  # fewer than 4: kept as they are
-    with pytest.raises(ValueError, match="no losses"):
-        quarter_means([])
+    for too_few in ([], [2.0], [2.0, 1.0, 0.5]):
+        with pytest.raises(ValueError, match="at least 4 losses"):
+            quarter_means(too_few)
 
 
 def test_check_sane():
     chance = math.log(10)
     check_sane(chance, [1.5, 0.8, 0.5, 0.4], 10)
     check_sane(chance, [2.2] * 20 + [13.7] + [1.0] * 79, 10)  # one spike that recovers: not divergence
-    check_sane(chance, [0.5], 10)  # only the last quarter's loss is known
+    with pytest.raises(ValueError, match="at least 4 losses"):
+        check_sane(chance, [0.5], 10)  # no quarters to judge: the caller's bug, not a verdict
+    with pytest.raises(AssertionError, match="nan or inf"):
+        check_sane(chance, [2.0, float("inf")], 10)  # a run stopped at its first inf: diverged
     with pytest.raises(AssertionError, match="far from ln C"):
         check_sane(40.0, [17.0, 5.0, 2.0, 1.0], 10)  # notebook 05's old scratch arm
     with pytest.raises(AssertionError, match="far from ln C"):
@@ -160,3 +164,15 @@ def test_check_sane():
         check_sane(chance, [2.2, 2.3, 2.3, 2.4], 10, name="resnet50-scratch")
     with pytest.raises(AssertionError, match="did not learn"):
         check_sane(math.log(2), [0.6] * 50 + [0.7] * 50, 2)  # the last quarter is what counts
+
+
+def test_sanity_problem_is_check_sanes_message():
+    chance = math.log(10)
+    assert sanity_problem(chance, [1.5, 0.8, 0.5, 0.4], 10) is None
+    for first, losses in [(40.0, [17.0, 5.0, 2.0, 1.0]), (chance, [2.0, 9.0, 3.0, 2.0]),
+                          (chance, [2.0, float("nan")]), (chance, [2.2, 2.3, 2.3, 2.4])]:
+        problem = sanity_problem(first, losses, 10, name="arm 7")
+        assert problem.startswith("arm 7: ")
+        with pytest.raises(AssertionError) as raised:
+            check_sane(first, losses, 10, name="arm 7")
+        assert str(raised.value) == problem

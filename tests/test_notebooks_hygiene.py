@@ -228,4 +228,6 @@ def test_every_comparison_asserts_the_one_sanity_check():
             assert "check_sane(" in code, f"{path.name} compares arms but never calls check_sane"
         own = re.search(r"abs\([^)\n]*\[0\] - math\.log\([^)\n]*\)\) <", code)
         assert own is None, f"{path.name}: {own.group(0)!r}: use course_utils.losses.check_sane"
+        caught = re.search(r"try:\s*(#.*)?\n(\s*\S.*\n){0,2}?\s*check_sane\(", code)  # its message kept
+        assert caught is None, f"{path.name}: {caught.group(0)!r}: use losses.sanity_problem instead"
     assert len(comparing) >= 4, comparing  # notebooks 04-07 compare arms

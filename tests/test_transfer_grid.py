@@ -1,11 +1,10 @@
 """The committed transfer grid (benchmarks/transfer_grid.py): complete, sane, and reproducible."""
 
-import math
-
 import pytest
 
 from benchmarks import transfer_grid as tg
 from course_utils import transfer
+from course_utils.losses import check_sane
 
 ROWS = transfer.read_grid()
 
@@ -19,7 +18,6 @@ def stored(target, arm, k, seed):
 
 def test_grid_is_complete_and_every_run_sane():
     failed = tg.failed_arms(transfer.read_grid(transfer.SWEEP_CSV))
-    chance = math.log(10)
     for target in tg.SIZES:
         for arm in tg.arms_for(target):
             if (target, arm) in failed:  # no grid rows: every lr diverged in the sweep or failed a run
@@ -30,8 +28,9 @@ def test_grid_is_complete_and_every_run_sane():
             for k in tg.SIZES[target]:
                 for seed in tg.SEEDS:
                     row = stored(target, arm, k, seed)
-                    first, final = float(row["first_loss"]), float(row["final_loss"])
-                    assert 0.5 * chance <= first <= 1.5 * chance and final < first, row
+                    losses = [float(v) for v in row["losses"].split()]  # the mean of each quarter
+                    assert len(losses) == transfer.CHUNKS and losses[-1] == float(row["final_loss"]), row
+                    check_sane(float(row["first_loss"]), losses, 10, f"{target} {arm} {k}/class seed {seed}")
                     assert float(row["first_acc"]) < 0.3, row  # not solved before training starts
 
 
