@@ -67,8 +67,8 @@ def load_target(name: str) -> tuple[torch.Tensor, ...]:
 #: cheapest first: each arm's rows are saved when it finishes, so a cut-short run keeps them
 ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4", "pixels-logreg",
          "mlp", "small-cnn", "pixels-logreg-long", "probe-fc-long", "probe-layer3-long", "last-stage",
-         "mlp-long", "full", "small-cnn-long", "resnet50-scratch", "last-stage-long", "full-long",
-         "resnet50-scratch-long")
+         "mlp-long", "full", "cut-layer3", "small-cnn-long", "resnet50-scratch", "last-stage-long",
+         "cut-layer3-long", "full-long", "resnet50-scratch-long")
 
 
 def arms_for(target: str) -> tuple[str, ...]:

@@ -146,8 +146,8 @@ def read_grid(path: str | Path = GRID_CSV) -> list[dict]:
 
 # ----------------------------------------------------------------------------- the arms
 TRANSFER_ARMS = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4",
-                 "last-stage", "full", "probe-fc-long", "probe-layer3-long", "last-stage-long",
-                 "full-long")
+                 "last-stage", "full", "cut-layer3", "probe-fc-long", "probe-layer3-long",
+                 "last-stage-long", "full-long", "cut-layer3-long")
 BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
                  "pixels-logreg-long", "mlp-long", "small-cnn-long", "resnet50-scratch-long")
 #: "-long" arms: every arm but the stage probes again with 16x the budget, so that transfer is
@@ -162,8 +162,9 @@ def budget(arm: str) -> tuple[str, int]:
 
 
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
-LRS = {"deep": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3), "cnn": (1e-3, 3e-3, 1e-2),
-       "shallow": (3e-3, 1e-2, 3e-2, 1e-1), "wide": (1e-4, 3e-4, 1e-3, 3e-3)}
+LRS = {"deep": (1e-4, 3e-4, 1e-3), "cut": (1e-4, 3e-4, 1e-3, 3e-3), "scratch": (3e-4, 1e-3, 3e-3),
+       "cnn": (1e-3, 3e-3, 1e-2), "shallow": (3e-3, 1e-2, 3e-2, 1e-1),
+       "wide": (1e-4, 3e-4, 1e-3, 3e-3)}
 
 
 def lr_candidates(arm: str, pixel_features: int = 64) -> tuple[float, ...]:
@@ -175,6 +176,8 @@ def lr_candidates(arm: str, pixel_features: int = 64) -> tuple[float, ...]:
         return LRS["wide"]
     if arm in ("last-stage", "full"):
         return LRS["deep"]
+    if arm == "cut-layer3":
+        return LRS["cut"]
     if arm == "resnet50-scratch":
         return LRS["scratch"]
     return LRS["cnn"] if arm.startswith("small-cnn") else LRS["shallow"]
@@ -238,6 +241,12 @@ def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int,
         head = nn.Linear(source_model.fc.in_features, num_classes)
         return nn.Sequential(copy.deepcopy(source_model.layer4), nn.AdaptiveAvgPool2d(1),
                              nn.Flatten(), head), "layer3_maps"
+    if arm == "cut-layer3":  # the source model cut after layer3 (layer4 and fc dropped), a new head
+        body = [source_model.conv1, source_model.bn1, source_model.relu, source_model.maxpool,
+                source_model.layer1, source_model.layer2, source_model.layer3]
+        head = nn.Linear(source_model.fc.in_features // 2, num_classes)
+        return nn.Sequential(*copy.deepcopy(body), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             head).requires_grad_(True), "images"
     model = copy.deepcopy(source_model)  # "full": every layer trains, from the source weights
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model.requires_grad_(True), "images"

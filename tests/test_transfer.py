@@ -84,10 +84,17 @@ def test_train_arm_learns_within_the_budget():
 def test_build_arm_shapes(model):
     for arm, key, shape in [("pixels-logreg", "pixels", (2, 64)), ("mlp", "pixels", (2, 64)),
                             ("small-cnn", "images", (2, 3, 32, 32)), ("probe-layer2", "layer2", (2, 512)),
-                            ("last-stage", "layer3_maps", (2, 1024, 2, 2))]:
+                            ("last-stage", "layer3_maps", (2, 1024, 2, 2)),
+                            ("cut-layer3", "images", (2, 3, 32, 32))]:
         built, got_key = transfer.build_arm(arm, model, 7, seed=0)
         assert got_key == key and built.eval()(torch.randn(shape)).shape == (2, 7), arm
     assert sum(p.numel() for p in transfer.build_arm("mlp", model, 10, 0)[0].parameters()) == 9_610
+    cut, _ = transfer.build_arm("cut-layer3", model, 10, 0)  # conv1..layer3 of the source, copied
+    kept = {n: p for n, p in model.named_parameters() if not n.startswith(("layer4", "fc"))}
+    assert sum(p.numel() for p in cut.parameters()) == sum(p.numel() for p in kept.values()) + 1024 * 10 + 10
+    assert all(p.requires_grad for p in cut.parameters())
+    torch.testing.assert_close(cut[0].weight, model.conv1.weight)
+    assert cut[0].weight is not model.conv1.weight
     with pytest.raises(ValueError, match="unknown arm"):
         transfer.build_arm("probe-layer9x", model, 10, 0)
 
