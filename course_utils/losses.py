@@ -145,7 +145,8 @@ def sanity_problem(first_loss: float, losses: Sequence[float], num_classes: int,
     """Why a classifier's training run is not sane, naming ``name``; ``None`` when it is.
 
     ``first_loss``: the loss before any update; ``losses``: the training losses in order (per step,
-    or already averaged over parts of the run; at least 4 unless one is nan or inf). With L0 = ln C (uniform predictions):
+    or already averaged over parts of the run; at least 4 unless one is nan or inf). With
+    L0 = ln C (uniform predictions):
 
     - the first loss is within 50 % of L0 (far above: too-large initial logits; far below: the
       task is solved before training starts);
