@@ -17,6 +17,13 @@ timings, widgets, blocked outside requests), the notebook as the browser ran it
 ``NN_x.executed.ipynb``; ``summary.md`` (one row per notebook) and
 ``jupyterlab.log``. Without Chromium or Playwright the test skips, except under CI (``$CI``
 set), where it fails. ``$COURSE_BROWSER_TIMEOUT`` (s, default 900) bounds one notebook's Run All.
+
+The Chinese twins of the three heaviest notebooks (:data:`ZH_SKIPPED`) are skipped unless
+``$COURSE_BROWSER_ALL_ZH=1``: they take 4 of CI's 30 minutes, and add no code the browser has
+not run (their code is the English twin's, cell for cell: ``tests/test_zh_drift.py``). What is
+Chinese about them is still checked: strict nbval runs them in Chinese (a glyph missing from the
+figures' font warns on stderr, which fails the stored-output comparison), and the other Chinese
+notebooks check, in the browser, the Markdown, the exercise widgets and the figures' CJK font.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from tests.browser_support import LabServer, expectations, launch_chromium, run_
 from tools.nbenv import NOTEBOOKS, ROOT
 
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
+ZH_SKIPPED = ("04_developing_a_deep_model.ipynb", "06_large_models.ipynb", "07_small_gpt.ipynb")
+SKIP_ZH = pytest.mark.skipif(os.environ.get("COURSE_BROWSER_ALL_ZH") != "1",
+                             reason="the Chinese twin of a heavy notebook (COURSE_BROWSER_ALL_ZH=1 runs it)")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 TIMEOUT = float(os.environ.get("COURSE_BROWSER_TIMEOUT", "900"))
 
@@ -109,8 +119,22 @@ def run(lab, browser, relative: str, source: nbformat.NotebookNode, timeout: flo
     return report
 
 
+def browser_params() -> list:
+    """Every notebook; the Chinese twins named in :data:`ZH_SKIPPED` marked to skip."""
+    return [pytest.param(p, id=p.relative_to(NOTEBOOKS).as_posix(),
+                         marks=[SKIP_ZH] if p.parent.name == "zh" and p.name in ZH_SKIPPED else [])
+            for p in NOTEBOOK_PATHS]
+
+
+def test_the_skipped_chinese_notebooks_exist_and_the_browser_still_runs_chinese_ones():
+    """A renamed notebook must not leave a stale name here, nor the browser without Chinese."""
+    zh = {p.name for p in NOTEBOOK_PATHS if p.parent.name == "zh"}
+    assert set(ZH_SKIPPED) <= zh, f"no such Chinese notebook: {set(ZH_SKIPPED) - zh}"
+    assert len(zh - set(ZH_SKIPPED)) >= 3, "the browser should still run several Chinese notebooks"
+
+
 @pytest.mark.browser
-@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.relative_to(NOTEBOOKS).as_posix() for p in NOTEBOOK_PATHS])
+@pytest.mark.parametrize("path", browser_params())
 def test_notebook_runs_in_jupyterlab(path, lab, browser):
     source = nbformat.read(path, as_version=4)
     report = run(lab, browser, f"notebooks/{path.relative_to(NOTEBOOKS).as_posix()}", source)
