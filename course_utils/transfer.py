@@ -26,6 +26,7 @@ from torchvision.models import resnet50
 from course_utils.losses import sanity_problem
 from course_utils.training import evaluate, fit
 
+STEM = ("conv1", "bn1", "relu", "maxpool")  # a torchvision ResNet before its first stage
 STAGES = ("layer1", "layer2", "layer3", "layer4")
 STEPS = 24          # optimizer steps per arm, for every arm: the one budget rule
 BATCH_SIZE = 16
@@ -42,8 +43,9 @@ def stage_features(model: nn.Module, images: torch.Tensor, *, keep_maps: Sequenc
     unpooled as ``"<stage>_maps"`` (N, C, h, w), e.g. to train ``layer4`` on cached ``layer3``
     outputs. The model's mode is restored; its weights and BatchNorm statistics never change.
     """
-    if not all(hasattr(model, name) for name in ("conv1", "bn1", "maxpool", *STAGES)):
-        raise ValueError("stage_features expects a torchvision ResNet (conv1, bn1, layer1..layer4)")
+    if not all(hasattr(model, name) for name in STEM + STAGES):
+        raise ValueError("stage_features expects a torchvision ResNet: "
+                         f"{', '.join(STEM)}, then {', '.join(STAGES)}")
     unknown = [s for s in keep_maps if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown} in keep_maps; choose from {STAGES}")
@@ -52,7 +54,9 @@ def stage_features(model: nn.Module, images: torch.Tensor, *, keep_maps: Sequenc
     out: dict[str, list[torch.Tensor]] = {}
     try:
         for batch in images.split(batch_size):
-            x = model.maxpool(model.relu(model.bn1(model.conv1(batch))))
+            x = batch
+            for name in STEM:
+                x = getattr(model, name)(x)
             for name in STAGES:
                 x = getattr(model, name)(x)
                 out.setdefault(name, []).append(x.mean(dim=(2, 3)))  # (B, C, h, w) -> (B, C)
@@ -162,7 +166,7 @@ def budget(arm: str) -> tuple[str, int]:
 
 
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
-LRS = {"deep": (1e-4, 3e-4, 1e-3), "cut": (1e-4, 3e-4, 1e-3, 3e-3), "scratch": (3e-4, 1e-3, 3e-3),
+LRS = {"deep": (1e-4, 3e-4, 1e-3), "cut": (3e-4, 1e-3, 3e-3, 1e-2), "scratch": (3e-4, 1e-3, 3e-3),
        "cnn": (1e-3, 3e-3, 1e-2), "shallow": (3e-3, 1e-2, 3e-2, 1e-1),
        "wide": (1e-4, 3e-4, 1e-3, 3e-3)}
 
@@ -242,8 +246,7 @@ def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int,
         return nn.Sequential(copy.deepcopy(source_model.layer4), nn.AdaptiveAvgPool2d(1),
                              nn.Flatten(), head), "layer3_maps"
     if arm == "cut-layer3":  # the source model cut after layer3 (layer4 and fc dropped), a new head
-        body = [source_model.conv1, source_model.bn1, source_model.relu, source_model.maxpool,
-                source_model.layer1, source_model.layer2, source_model.layer3]
+        body = [getattr(source_model, name) for name in STEM + STAGES[:3]]
         head = nn.Linear(source_model.fc.in_features // 2, num_classes)
         return nn.Sequential(*copy.deepcopy(body), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                              head).requires_grad_(True), "images"
