@@ -166,8 +166,8 @@ def budget(arm: str) -> tuple[str, int]:
 
 
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
-LRS = {"deep": (1e-4, 3e-4, 1e-3), "cut": (3e-4, 1e-3, 3e-3, 1e-2), "scratch": (3e-4, 1e-3, 3e-3),
-       "cnn": (1e-3, 3e-3, 1e-2), "shallow": (3e-3, 1e-2, 3e-2, 1e-1),
+LRS = {"deep": (1e-4, 3e-4, 1e-3), "cut": (3e-4, 1e-3, 3e-3, 1e-2), "scratch": (3e-4, 1e-3, 3e-3, 1e-2),
+       "cnn": (1e-3, 3e-3, 1e-2, 3e-2), "shallow": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
        "wide": (1e-4, 3e-4, 1e-3, 3e-3)}
 
 
