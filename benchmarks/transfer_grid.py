@@ -8,7 +8,8 @@ For each target (the *far* digits and the *near* glyphs) and each arm of
 seed 0, measured on 10 other labelled training images per class, never on the test split), then
 the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
 another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
-``transfer.BATCH_SIZE`` images), and is measured once on the test split. Every run must pass
+``transfer.BATCH_SIZE`` images; the ``-long`` arms 16x as many, the ``-aug`` arms the same on
+augmented images, on the digits only), and is measured once on the test split. Every run must pass
 ``losses.check_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one
 seed fails it at the swept learning rate, the whole arm reruns at the next smaller learning rate
 that was sane in the sweep (the ``lr`` column records the one used). An arm for which no sane
@@ -68,14 +69,18 @@ def load_target(name: str) -> tuple[torch.Tensor, ...]:
 ORDER = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4", "pixels-logreg",
          "mlp", "small-cnn", "pixels-logreg-long", "probe-fc-long", "probe-layer3-long", "last-stage",
          "mlp-long", "full", "cut-layer3", "small-cnn-long", "resnet50-scratch", "last-stage-long",
-         "cut-layer3-long", "full-long", "resnet50-scratch-long")
+         "cut-layer3-long", "full-long", "resnet50-scratch-long", "pixels-logreg-aug", "mlp-aug",
+         "small-cnn-aug", "cut-layer3-aug", "full-aug", "resnet50-scratch-aug")
+#: the augmented arms answer one question, on the far digits only: does the best transfer arm
+#: beat the small CNN when both see augmented images (about 35 more minutes per target)
+AUG_TARGETS = ("digits",)
 
 
 def arms_for(target: str) -> tuple[str, ...]:
-    """Every arm, cheapest first."""
+    """Every arm, cheapest first (the ``-aug`` arms only on :data:`AUG_TARGETS`)."""
     arms = transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS
     assert set(arms) <= set(ORDER)
-    return tuple(a for a in ORDER if a in arms)
+    return tuple(a for a in ORDER if a in arms and (target in AUG_TARGETS or not a.endswith("-aug")))
 
 
 def failed_arms(sweeps: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -103,7 +108,7 @@ def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def sweep(arm, source, data, y, yt) -> tuple[list[float], list[dict]]:
+def sweep(arm, source, data, y, yt, native) -> tuple[list[float], list[dict]]:
     """Try every candidate lr on (5/class seed 0 -> 10/class validation).
 
     Returns the best sane lr followed by the smaller sane ones (the fallbacks; none if every lr
@@ -113,7 +118,8 @@ def sweep(arm, source, data, y, yt) -> tuple[list[float], list[dict]]:
     val = transfer.per_class_indices(y, VAL_K, seed=100, exclude=index)
     rows = []
     for lr in transfer.lr_candidates(arm, pixel_features=data["pixels"][0].shape[1]):
-        r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=0, val_index=val, check=False)
+        r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=0, val_index=val, check=False,
+                              native=native)
         rows.append({"arm": arm, "lr": lr, "val_acc": round(r["acc"], 4), "diverged": r["diverged"],
                      "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4)})
     sane = [row for row in rows if not row["diverged"]]
@@ -128,7 +134,7 @@ def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps:
     x, y, xt, yt = load_target(target)
     data = transfer.prepare_target(source, x, xt, transfer.NATIVE_PIXELS[target])
     for arm in arms:
-        lrs, tried = sweep(arm, source, data, y, yt)
+        lrs, tried = sweep(arm, source, data, y, yt, transfer.NATIVE_PIXELS[target])
         outcome = {}
         rows = []
         for lr in lrs:  # one rule for every arm: if any seed diverges, all rerun at the next lr
@@ -161,7 +167,8 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
             index = transfer.per_class_indices(y, k, seed=seed)
             start = time.process_time()
             try:
-                r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed)
+                r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed,
+                                      native=transfer.NATIVE_PIXELS[target])
             except AssertionError as exc:  # which run failed, for the sweep file
                 raise AssertionError(f"{k}/class seed {seed}, {exc}") from None
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from torchvision.models import resnet50
 
+from course_utils.augment import RandomAffine
 from course_utils.losses import sanity_problem
 from course_utils.training import evaluate, fit
 
@@ -73,9 +74,32 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tenso
     A feature almost constant on the training rows (a dead ReLU channel) would be blown up by
     its tiny std; its scale is floored at a tenth of the mean std.
     """
-    mean, std = train.mean(0), train.std(0)
-    scale = std.clamp_min(0.1 * std.mean().item() + 1e-12)
+    mean, scale = _mean_and_scale(train)
     return tuple((t - mean) / scale for t in (train, *others))
+
+
+def _mean_and_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    std = train.std(0)
+    return train.mean(0), std.clamp_min(0.1 * std.mean().item() + 1e-12)
+
+
+class Standardize(nn.Module):
+    """:func:`standardize` as a layer, for a model that computes its own features: the statistics
+    of the training rows are set once by :meth:`fit` and fixed afterwards."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(width))
+        self.register_buffer("scale", torch.ones(width))
+
+    def fit(self, train: torch.Tensor) -> "Standardize":
+        mean, scale = _mean_and_scale(train)
+        self.mean.copy_(mean)
+        self.scale.copy_(scale)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.scale
 
 
 def per_class_indices(targets: torch.Tensor, k: int, seed: int,
@@ -151,23 +175,30 @@ def read_grid(path: str | Path = GRID_CSV) -> list[dict]:
 # ----------------------------------------------------------------------------- the arms
 TRANSFER_ARMS = ("probe-fc", "probe-layer1", "probe-layer2", "probe-layer3", "probe-layer4",
                  "last-stage", "full", "cut-layer3", "probe-fc-long", "probe-layer3-long",
-                 "last-stage-long", "full-long", "cut-layer3-long")
+                 "last-stage-long", "full-long", "cut-layer3-long", "full-aug", "cut-layer3-aug")
 BASELINE_ARMS = ("pixels-logreg", "mlp", "small-cnn", "resnet50-scratch",
-                 "pixels-logreg-long", "mlp-long", "small-cnn-long", "resnet50-scratch-long")
+                 "pixels-logreg-long", "mlp-long", "small-cnn-long", "resnet50-scratch-long",
+                 "pixels-logreg-aug", "mlp-aug", "small-cnn-aug", "resnet50-scratch-aug")
 #: "-long" arms: every arm but the stage probes again with 16x the budget, so that transfer is
-#: also compared with baselines trained to convergence at an equal budget (long against long)
+#: also compared with baselines trained to convergence at an equal budget (long against long).
+#: "-aug" arms: the long budget on augmented images (:class:`~course_utils.augment.RandomAffine`),
+#: for every arm that can see a new view of its images each step (not the cached-feature ones)
 LONG_STEPS = 16 * STEPS
 
 
 def budget(arm: str) -> tuple[str, int]:
-    """The arm's model and its number of steps: ``"full-long"`` -> ``("full", LONG_STEPS)``,
-    ``"full"`` -> ``("full", STEPS)``. A long run is built and swept like its short one."""
-    return (arm.removesuffix("-long"), LONG_STEPS) if arm.endswith("-long") else (arm, STEPS)
+    """The arm's model and its number of steps: ``"full-long"`` and ``"full-aug"`` ->
+    ``("full", LONG_STEPS)``, ``"full"`` -> ``("full", STEPS)``. A long or augmented run is built
+    (bar the augmentation) and swept like its short one."""
+    for suffix in ("-long", "-aug"):
+        if arm.endswith(suffix):
+            return arm.removesuffix(suffix), LONG_STEPS
+    return arm, STEPS
 
 
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
-LRS = {"deep": (1e-4, 3e-4, 1e-3), "cut": (3e-4, 1e-3, 3e-3, 1e-2), "scratch": (3e-4, 1e-3, 3e-3, 1e-2),
-       "cnn": (1e-3, 3e-3, 1e-2, 3e-2), "shallow": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+LRS = {"deep": (1e-4, 3e-4, 1e-3), "conv": (3e-4, 1e-3, 3e-3, 1e-2),
+       "cnn": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "shallow": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
        "wide": (1e-4, 3e-4, 1e-3, 3e-3)}
 
 
@@ -180,10 +211,8 @@ def lr_candidates(arm: str, pixel_features: int = 64) -> tuple[float, ...]:
         return LRS["wide"]
     if arm in ("last-stage", "full"):
         return LRS["deep"]
-    if arm == "cut-layer3":
-        return LRS["cut"]
-    if arm == "resnet50-scratch":
-        return LRS["scratch"]
+    if arm in ("cut-layer3", "resnet50-scratch"):
+        return LRS["conv"]
     return LRS["cnn"] if arm.startswith("small-cnn") else LRS["shallow"]
 
 
@@ -215,14 +244,40 @@ def prepare_target(source_model: nn.Module, images: torch.Tensor, test_images: t
     return data
 
 
+class Pixels(nn.Module):
+    """:func:`pixels` as a layer: a pixel model that sees each (augmented) image itself."""
+
+    def __init__(self, size: int = 8, channels: int = 1):
+        super().__init__()
+        self.size, self.channels = size, channels
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return pixels(images, self.size, self.channels)
+
+
 def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int,
-              pixel_features: int = 64) -> tuple[nn.Module, str]:
+              native: tuple[int, int] = NATIVE_PIXELS["digits"]) -> tuple[nn.Module, str]:
     """A fresh model for ``arm`` (seeded) and the key of its input in :func:`prepare_target`
-    (``pixel_features``: the width of ``"pixels"``, 64 for the digits)."""
+    (``native``: the target's (size, channels) of ``"pixels"``, as given to it).
+
+    An ``-aug`` arm is its long arm behind :class:`~course_utils.augment.RandomAffine`, on
+    ``"images"``; a pixel model then pools and standardizes each augmented image itself
+    (:class:`Pixels`, then a :class:`Standardize` that :func:`run_cell` fits).
+    """
     if arm not in TRANSFER_ARMS + BASELINE_ARMS:
         raise ValueError(f"unknown arm {arm!r}; choose from {TRANSFER_ARMS + BASELINE_ARMS}")
     torch.manual_seed(seed)
-    arm, _ = budget(arm)
+    model, key = _model(budget(arm)[0], source_model, num_classes, native[1] * native[0] ** 2)
+    if not arm.endswith("-aug"):
+        return model, key
+    if key == "pixels":
+        model = nn.Sequential(Pixels(*native), Standardize(native[1] * native[0] ** 2), model)
+    elif key != "images":
+        raise ValueError(f"{arm}: only an arm that trains on images can be augmented, not on {key!r}")
+    return nn.Sequential(RandomAffine(), model), "images"
+
+
+def _model(arm: str, source_model: nn.Module, num_classes: int, pixel_features: int) -> tuple[nn.Module, str]:
     if arm == "pixels-logreg":
         return nn.Linear(pixel_features, num_classes), "pixels"
     if arm == "mlp":  # notebook 03's 9,610-parameter MLP on the digits' 8x8 pixels
@@ -257,18 +312,26 @@ def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int,
 
 def run_cell(arm: str, source_model: nn.Module, data: dict, targets: torch.Tensor,
              test_targets: torch.Tensor, index: torch.Tensor, *, lr: float, seed: int,
-             val_index: torch.Tensor | None = None, check: bool = True) -> dict:
+             val_index: torch.Tensor | None = None, check: bool = True,
+             native: tuple[int, int] = NATIVE_PIXELS["digits"]) -> dict:
     """Train ``arm`` on the training rows ``index`` of ``data`` (:func:`prepare_target`); test it.
 
     With ``val_index`` (training rows disjoint from ``index``) it is measured on those instead
     of the test split: that is how learning rates are chosen (:func:`lr_candidates`).
+    ``native`` is the one ``data`` was prepared with.
     """
     num_classes = int(targets.max()) + 1
     if "pixels" not in data:
         raise KeyError("data has no 'pixels' entry: build it with transfer.prepare_target(source_model, "
                        "images, test_images)")
     width = data["pixels"][0].shape[1]
-    model, key = build_arm(arm, source_model, num_classes, seed, pixel_features=width)
+    if width != native[1] * native[0] ** 2:
+        raise ValueError(f"data's pixels have {width} features, native={native} makes "
+                         f"{native[1] * native[0] ** 2}: pass the native that prepare_target was given")
+    model, key = build_arm(arm, source_model, num_classes, seed, native)
+    for layer in model.modules():  # an augmented pixel model: the statistics of its training rows
+        if isinstance(layer, Standardize):
+            layer.fit(data["pixels"][0][index])
     train, test = data[key][0][index], data[key][1]
     if val_index is not None:
         test, test_targets = data[key][0][val_index], targets[val_index]

@@ -63,7 +63,7 @@ def test_the_layer_diagram_in_contributing_is_the_import_graph():
 
 
 def test_lesson_modules_import_only_torch_and_numpy():
-    lessons = ["finetune", "depth", "params", "losses", "optim"]
+    lessons = ["finetune", "depth", "params", "losses", "optim", "augment"]
     for name in lessons:
         tree = ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))
         roots = {(n.module or "") if isinstance(n, ast.ImportFrom) else a.name

@@ -128,3 +128,38 @@ def test_run_cell_refuses_data_not_from_prepare_target():
     with pytest.raises(KeyError, match="prepare_target"):
         transfer.run_cell("mlp", None, {"layer3": (torch.zeros(20, 4), torch.zeros(20, 4))}, targets, targets,
                           torch.arange(10), lr=0.01, seed=0)
+
+
+def test_run_cell_refuses_a_native_size_that_is_not_the_datas():
+    targets = torch.arange(10).repeat(2)
+    data = {"pixels": (torch.zeros(20, 64), torch.zeros(20, 64))}
+    with pytest.raises(ValueError, match="pass the native that prepare_target was given"):
+        transfer.run_cell("mlp", None, data, targets, targets, torch.arange(10), lr=0.01, seed=0,
+                          native=transfer.NATIVE_PIXELS["glyphs"])
+
+
+def test_an_augmented_arm_is_its_long_arm_behind_random_affine(model):
+    from course_utils.augment import RandomAffine
+
+    assert transfer.budget("cut-layer3-aug") == ("cut-layer3", transfer.LONG_STEPS)
+    images = torch.randn(6, 3, 32, 32)
+    for arm in ("small-cnn", "cut-layer3"):
+        augmented, key = transfer.build_arm(arm + "-aug", model, 10, seed=3)
+        plain, _ = transfer.build_arm(arm + "-long", model, 10, seed=3)
+        assert key == "images" and isinstance(augmented[0], RandomAffine)
+        torch.testing.assert_close(augmented.eval()(images), plain.eval()(images), rtol=0, atol=0)
+    # a pixel model pools and standardizes each image itself, as prepare_target + run_cell do
+    augmented, key = transfer.build_arm("mlp-aug", model, 10, seed=3)
+    plain, plain_key = transfer.build_arm("mlp-long", model, 10, seed=3)
+    assert (key, plain_key) == ("images", "pixels")
+    augmented[1][1].fit(transfer.pixels(images))
+    torch.testing.assert_close(augmented.eval()(images), plain(transfer.standardize(transfer.pixels(images))[0]),
+                               rtol=1e-5, atol=1e-6)
+    torch.manual_seed(0)
+    assert not torch.allclose(augmented.train()(images), plain(transfer.standardize(transfer.pixels(images))[0]))
+
+
+def test_an_arm_on_cached_features_cannot_be_augmented(model, monkeypatch):
+    monkeypatch.setattr(transfer, "TRANSFER_ARMS", transfer.TRANSFER_ARMS + ("probe-layer3-aug",))
+    with pytest.raises(ValueError, match="only an arm that trains on images can be augmented"):
+        transfer.build_arm("probe-layer3-aug", model, 10, seed=0)
