@@ -153,6 +153,10 @@ def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps:
         if not rows:
             print(f"{target:>7} {arm:>17}: a run failed at every sane lr {lrs}; no grid rows", flush=True)
             continue
+        edge = transfer.at_edge([(r["lr"], r["val_acc"]) for r in tried], lr)
+        if edge:  # notebook 05 prints these too; an arm a verdict rests on must not be one
+            print(f"{target:>7} {arm:>17}: lr {lr:g} is at the {edge} edge of its sweep; a wider "
+                  "sweep (transfer.LRS) might find a better one", flush=True)
         accs = {k: [r["acc"] for r in rows if r["k"] == k] for k in SIZES[target]}
         print(f"{target:>7} {arm:>17} lr {lr:g}: " + "  ".join(
             f"{k}/class {statistics.mean(a):.3f}±{statistics.stdev(a):.3f}" for k, a in accs.items()),

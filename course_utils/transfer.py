@@ -216,6 +216,18 @@ def lr_candidates(arm: str, pixel_features: int = 64) -> tuple[float, ...]:
     return LRS["cnn"] if arm.startswith("small-cnn") else LRS["shallow"]
 
 
+def at_edge(tried: Sequence[tuple[float, float]], chosen: float) -> str | None:
+    """``"bottom"`` or ``"top"`` if ``chosen`` is the smallest or the largest learning rate of a
+    sweep and beat its one neighbour on validation, else None: there a wider sweep might find a
+    better rate. ``tried``: the sweep's (lr, validation accuracy) pairs, in any order."""
+    tried = sorted((float(lr), float(acc)) for lr, acc in tried)
+    if len(tried) > 1 and chosen == tried[0][0] and tried[0][1] > tried[1][1]:
+        return "bottom"
+    if len(tried) > 1 and chosen == tried[-1][0] and tried[-1][1] > tried[-2][1]:
+        return "top"
+    return None
+
+
 #: the pixels a pixel model sees, at the target's native resolution: (size, channels)
 NATIVE_PIXELS = {"digits": (8, 1),    # 8x8 grey scans, blown up to 32 px: pooling undoes it
                  "glyphs": (32, 3)}   # drawn at 32 px in colour

@@ -163,3 +163,12 @@ def test_an_arm_on_cached_features_cannot_be_augmented(model, monkeypatch):
     monkeypatch.setattr(transfer, "TRANSFER_ARMS", transfer.TRANSFER_ARMS + ("probe-layer3-aug",))
     with pytest.raises(ValueError, match="only an arm that trains on images can be augmented"):
         transfer.build_arm("probe-layer3-aug", model, 10, seed=0)
+
+
+def test_at_edge_names_a_chosen_rate_that_beat_its_only_neighbour():
+    sweep = [(1e-2, 0.90), (1e-3, 0.80), (1e-1, 0.85)]  # any order
+    assert transfer.at_edge(sweep, 1e-2) is None
+    assert transfer.at_edge([(1e-3, 0.9), (1e-2, 0.8), (1e-1, 0.7)], 1e-3) == "bottom"
+    assert transfer.at_edge([(1e-3, 0.7), (1e-2, 0.8), (1e-1, 0.9)], 1e-1) == "top"
+    assert transfer.at_edge([(1e-3, 0.9), (1e-2, 0.9)], 1e-3) is None  # a tie: the neighbour is as good
+    assert transfer.at_edge([(1e-3, 0.9)], 1e-3) is None
