@@ -80,7 +80,7 @@ def arms_for(target: str) -> tuple[str, ...]:
     """Every arm, cheapest first (the ``-aug`` arms only on :data:`AUG_TARGETS`)."""
     arms = transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS
     assert set(arms) <= set(ORDER)
-    return tuple(a for a in ORDER if a in arms and (target in AUG_TARGETS or not a.endswith("-aug")))
+    return tuple(a for a in ORDER if a in arms and (target in AUG_TARGETS or transfer.rule(a) != "augmented"))
 
 
 def failed_arms(sweeps: list[dict]) -> dict[tuple[str, str], list[dict]]:

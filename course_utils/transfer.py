@@ -196,6 +196,12 @@ def budget(arm: str) -> tuple[str, int]:
     return arm, STEPS
 
 
+def rule(arm: str) -> str:
+    """The budget rule ``arm`` trains under, by its suffix: ``"short budget"``, ``"long budget"``
+    (``-long``) or ``"augmented"`` (``-aug``). Only arms of one rule are compared."""
+    return "long budget" if arm.endswith("-long") else "augmented" if arm.endswith("-aug") else "short budget"
+
+
 #: the learning rates each arm is swept over (AdamW; a validation split picks one)
 LRS = {"deep": (1e-4, 3e-4, 1e-3), "conv": (3e-4, 1e-3, 3e-3, 1e-2),
        "cnn": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "shallow": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
@@ -280,7 +286,7 @@ def build_arm(arm: str, source_model: nn.Module, num_classes: int, seed: int,
         raise ValueError(f"unknown arm {arm!r}; choose from {TRANSFER_ARMS + BASELINE_ARMS}")
     torch.manual_seed(seed)
     model, key = _model(budget(arm)[0], source_model, num_classes, native[1] * native[0] ** 2)
-    if not arm.endswith("-aug"):
+    if rule(arm) != "augmented":
         return model, key
     if key == "pixels":
         model = nn.Sequential(Pixels(*native), Standardize(native[1] * native[0] ** 2), model)

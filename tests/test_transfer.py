@@ -142,6 +142,7 @@ def test_an_augmented_arm_is_its_long_arm_behind_random_affine(model):
     from course_utils.augment import RandomAffine
 
     assert transfer.budget("cut-layer3-aug") == ("cut-layer3", transfer.LONG_STEPS)
+    assert [transfer.rule(a) for a in ("full", "full-long", "full-aug")] == ["short budget", "long budget", "augmented"]
     images = torch.randn(6, 3, 32, 32)
     for arm in ("small-cnn", "cut-layer3"):
         augmented, key = transfer.build_arm(arm + "-aug", model, 10, seed=3)
