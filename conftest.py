@@ -1,7 +1,22 @@
-"""Repository-wide pytest configuration: the environment notebook kernels inherit, and one
-nbval adjustment so that a cell behaves under test exactly as it does in JupyterLab."""
+"""Repository-wide pytest configuration: the environment notebook kernels inherit, one nbval
+adjustment so that a cell behaves under test exactly as it does in JupyterLab, and which
+notebooks nbval leaves to the browser test.
 
-from tools.nbenv import configure_env
+Each notebook is executed once per ``make test``. The browser test (``tests/test_browser.py``)
+runs a notebook in JupyterLab and compares its outputs with the stored ones exactly as nbval
+does (``tests/stored_outputs.py``); for the notebooks it runs, nbval's own run would repeat the
+same check, so nbval skips them. It does so only when the browser test will really run them in
+this session: Chromium and Playwright present, ``tests/test_browser.py`` among the collected
+paths, its marker not deselected (``-m "not browser"``) and no ``-k`` filter. A notebook named
+on the command line (``pytest notebooks/03_x.ipynb``) is always checked by nbval.
+"""
+
+import importlib.util
+from pathlib import Path
+
+from tools.nbenv import ROOT, configure_env
+
+BROWSER_TEST = ROOT / "tests" / "test_browser.py"
 
 
 def _execute_like_jupyterlab(self, cell_input, allow_stdin=None):
@@ -19,3 +34,31 @@ def pytest_configure(config):
     except ImportError:  # nbval not installed: unit tests still run
         return
     RunningKernel.execute_cell_input = _execute_like_jupyterlab
+
+
+def _browser_test_runs(config) -> bool:
+    from _pytest.mark.expression import Expression
+
+    from tests.browser_support import chromium_path
+
+    if config.option.keyword or importlib.util.find_spec("playwright") is None or not chromium_path():
+        return False
+    markexpr = config.option.markexpr
+    if markexpr and not Expression.compile(markexpr).evaluate(lambda name: name == "browser"):
+        return False
+    paths = [Path(a.split("::")[0]).resolve() for a in config.args] or [ROOT]
+    return any(p == BROWSER_TEST or p in BROWSER_TEST.parents for p in paths)
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path.suffix != ".ipynb" or config.getoption("nbval", default=False) is False:
+        return None
+    if collection_path.resolve() in {Path(a.split("::")[0]).resolve() for a in config.args}:
+        return None  # named on the command line: nbval checks it
+    if not hasattr(config, "_course_browser_runs"):
+        config._course_browser_runs = _browser_test_runs(config)
+    if not config._course_browser_runs:
+        return None
+    from tests.test_browser import checked_in_browser
+
+    return True if checked_in_browser(collection_path) else None

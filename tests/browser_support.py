@@ -37,6 +37,7 @@ from pathlib import Path
 import nbformat
 
 from course_utils import answer_key
+from tests.stored_outputs import compare_notebook, from_lab_json
 from tools.nbenv import configure_env
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -433,6 +434,22 @@ def output_problems(executed: nbformat.NotebookNode, expect: Expectations) -> li
     return problems
 
 
+def _interact_views(page, expect: Expectations) -> dict[int, dict]:
+    """What each ``interact`` shows inside its Output widget (JupyterLab puts the callback's
+    prints and figures there, not in the cell's outputs): its text and its number of images."""
+    cells, views = page.locator(f"{PANEL} .jp-Notebook .jp-Cell"), {}
+    for i, selectors in expect.selectors.items():
+        output = cells.nth(i).locator(".widget-interact .widget-output").first
+        if ".widget-interact" not in selectors or not output.count():
+            continue  # a missing interact is reported by _dom_problems
+        views[i] = output.evaluate("""(e) => {
+          const outs = [...e.querySelectorAll('.jp-OutputArea-output')];
+          return {text: outs.filter(o => !o.querySelector('img')).map(o => o.textContent).join(''),
+                  images: e.querySelectorAll('img').length};
+        }""")
+    return views
+
+
 def _dom_problems(page, executed: nbformat.NotebookNode, expect: Expectations) -> list[str]:
     cells = page.locator(f"{PANEL} .jp-Notebook .jp-Cell")
     if cells.count() != len(executed.cells):
@@ -655,11 +672,12 @@ def _interact(page, expect: Expectations, report: NotebookReport, exercise_shot:
 
 def run_notebook(context, server: LabServer, notebook: str, source: nbformat.NotebookNode,
                  artifacts: Path, timeout: float = 900.0,
-                 blocked: list[str] | None = None) -> NotebookReport:
+                 blocked: list[str] | None = None, strict: bool = True) -> NotebookReport:
     """Open ``notebook`` (path relative to the server root), Run All, check, click, screenshot.
 
     ``source`` is the notebook as stored (what to expect); ``blocked`` the list
-    :func:`launch_chromium` fills (this notebook's share goes into the report).
+    :func:`launch_chromium` fills (this notebook's share goes into the report). ``strict``: also
+    compare every output with the stored one as ``pytest --nbval`` does (a problem per cell).
     """
     # artifacts of notebooks/zh/NN_x.ipynb are named zh-NN_x.* (beside the English NN_x.*)
     stem = "-".join(Path(notebook).parts[1:-1] + (Path(notebook).stem,))
@@ -687,10 +705,12 @@ def run_notebook(context, server: LabServer, notebook: str, source: nbformat.Not
         mark = time.monotonic()
         raw = page.evaluate(_MODEL_JS, notebook)
         (artifacts / f"{stem}.executed.ipynb").write_text(json.dumps(raw, indent=1), encoding="utf-8")
-        executed = nbformat.from_dict(raw)  # the notebook as the learner got it, saved above
+        executed = from_lab_json(raw)  # the notebook as the learner got it, saved above
         report.problems += output_problems(executed, expect)
         report.problems += _wait_for_widgets(page)
         report.problems += _dom_problems(page, executed, expect)
+        if strict:  # this run is the notebook's strict nbval check too (tests/stored_outputs.py)
+            report.problems += compare_notebook(source, executed, interacts=_interact_views(page, expect))
         if "zh" in Path(notebook).parts[:-1]:
             report.problems += chinese_problems(page, notebook, executed, report.chinese)
         report.widgets = {kind: page.locator(f"{PANEL} {sel}").count() for kind, sel in _WIDGET_KINDS.items()}

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -119,6 +120,15 @@ def run(lab, browser, relative: str, source: nbformat.NotebookNode, timeout: flo
     return report
 
 
+def checked_in_browser(path) -> bool:
+    """Whether this session's browser test runs ``path`` (and so is its strict output check)."""
+    path = Path(path).resolve()
+    if path not in {p.resolve() for p in NOTEBOOK_PATHS}:
+        return False
+    return not (path.parent.name == "zh" and path.name in ZH_SKIPPED
+                and os.environ.get("COURSE_BROWSER_ALL_ZH") != "1")
+
+
 def browser_params() -> list:
     """Every notebook; the Chinese twins named in :data:`ZH_SKIPPED` marked to skip."""
     return [pytest.param(p, id=p.relative_to(NOTEBOOKS).as_posix(),
@@ -180,6 +190,28 @@ def test_harness_passes_a_healthy_notebook(lab, browser):
     assert report.exercises_checked == 2 and report.sliders_moved == 1, report.describe()
     assert report.widgets["sliders"] == 1 and report.widgets["exercises"] == 2
     assert report.widgets["progress_bars"] == 1, "tqdm.auto must draw a widget, not text"
+
+
+@pytest.mark.browser
+def test_harness_compares_the_outputs_with_the_stored_ones_as_nbval_does(lab, browser):
+    """The browser run is the strict output check of the notebooks it runs (conftest.py)."""
+    def ran(source: str, text: str, *more: dict) -> nbformat.NotebookNode:
+        cell = code(source, {"output_type": "stream", "name": "stdout", "text": text}, *more)
+        cell.execution_count = 1
+        return cell
+
+    relative, nb = scratch(lab, "stored.ipynb", [
+        ran("print(6 * 7)", "42\n"),                                   # as stored
+        ran("print(6 * 7)", "41\n"),                                   # a changed digit
+        ran("# NBVAL_IGNORE_OUTPUT\nprint(6 * 7)", "0\n"),              # not compared
+        ran("from ipywidgets import interact\n\n"                       # the widget prints n = 1
+            "interact(lambda n=1: print('n =', n), n=(0, 3));", "n = 2\n", WIDGET_OUTPUT),
+    ])
+    report = run(lab, browser, relative, nb, timeout=180)
+    differ = [p for p in report.problems if "differ from the stored" in p]
+    assert [p.split(" ")[1] for p in differ] == ["1", "3"], report.describe()
+    assert "-41" in differ[0] and "+42" in differ[0], differ[0]  # - stored, + this run
+    assert "-n = 2" in differ[1] and "+n = 1" in differ[1], differ[1]
 
 
 @pytest.mark.browser
