@@ -3,16 +3,19 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCKED := $(VENV)/.installed-locked
+LOCK   := constraints-test.txt
 
-.PHONY: lab test install notebooks sync-notebooks budget doctor clean
+.PHONY: lab test install lock floors notebooks sync-notebooks budget doctor clean
 
-## lab: create .venv if missing, install the course, open JupyterLab on notebooks/
+## lab: create .venv if missing, install the course (pyproject's ranges), open JupyterLab on notebooks/
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
-## test: the same install, then unit tests + strict `pytest --nbval` over every notebook
-test: $(STAMP)
-	$(BIN)/python -m pytest
+## test: install the exact versions of constraints-test.txt, then unit tests + every notebook's
+## stored outputs checked once (in the browser test, or by strict `pytest --nbval`)
+test: $(LOCKED)
+	$(BIN)/python -m pytest --durations=25
 
 install: $(STAMP)
 
@@ -20,6 +23,23 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
+
+# The test route: the versions that produced the stored outputs (learners keep the ranges).
+$(LOCKED): pyproject.toml $(LOCK)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[dev]"
+	touch $(STAMP) $(LOCKED)
+
+## lock: rewrite constraints-test.txt from a fresh install of pyproject's ranges (then `make notebooks`)
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q -e ".[dev]"
+	{ sed -n '/^#/p' $(LOCK); .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK) && rm -rf .venv-lock
+
+## floors: the oldest versions pyproject promises: unit tests + notebooks' asserts (outputs not compared)
+floors:
+	$(PYTHON) -m tools.check_floors
 
 ## doctor: check this environment ([OK]/[FAIL] per requirement)
 doctor: $(STAMP)

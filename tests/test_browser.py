@@ -6,6 +6,9 @@ drives Debian's Chromium with Playwright, clears the stored outputs and runs all
 menu, then checks what a learner sees: every cell ran, no error and no stderr output (warnings,
 progress bars as raw text), no "Error displaying widget", the notebook's widgets rendered live,
 interact sliders redraw their output, and each exercise answers (wrong, right, hint, solution).
+It also compares every output with the stored one exactly as strict ``pytest --nbval`` does
+(``tests/stored_outputs.py``): this run is the notebook's strict check, and ``conftest.py`` has
+nbval skip the notebooks this test runs, so that ``make test`` executes each notebook once.
 
     pytest -m browser                      # only this (about 30-45 s per small notebook)
     pytest tests/test_browser.py -k 00_    # one notebook
@@ -24,6 +27,7 @@ not run (their code is the English twin's, cell for cell: ``tests/test_zh_drift.
 Chinese about them is still checked: strict nbval runs them in Chinese (a glyph missing from the
 figures' font warns on stderr, which fails the stored-output comparison), and the other Chinese
 notebooks check, in the browser, the Markdown, the exercise widgets and the figures' CJK font.
+Without Chromium (a contributor's laptop) or with ``-m "not browser"``, nbval checks every notebook.
 """
 
 from __future__ import annotations
