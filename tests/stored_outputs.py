@@ -105,15 +105,18 @@ def compare_cell(stored: nbformat.NotebookNode, executed: nbformat.NotebookNode,
         if interact.get("images", 0) != stored_images:
             return (f"the interact widget shows {interact.get('images', 0)} image(s), the stored "
                     f"output has {stored_images}")
-        # JupyterLab puts the callback's prints and figures inside the widget: compare its text with
-        # the stored streams, and the rest (the widget itself) as nbval does.
+        # JupyterLab puts the callback's prints and figures inside the widget, and what the cell
+        # prints itself before or after interact() in the cell's outputs: together they must be
+        # the stored streams; the rest (the widget itself) is compared as nbval does.
+        stored_text = "".join(o.text for o in reference if o.output_type == "stream")
+        cell_text = "".join(o.text for o in test if o.output_type == "stream")
         reference = [o for o in reference if o.output_type != "stream" and not is_image(o)]
-        stored_text = "".join(o.text for o in coalesce_streams(
-            [nbformat.from_dict(o) for o in stored.outputs]) if o.output_type == "stream")
+        test = [o for o in test if o.output_type != "stream"]
         cell = _Cell(patterns)
-        if _strip_lines(cell.sanitize(stored_text)) != _strip_lines(cell.sanitize(interact.get("text", ""))):
-            cell.format_output_compare("interact output", _strip_lines(cell.sanitize(stored_text)),
-                                       _strip_lines(cell.sanitize(interact.get("text", ""))))
+        shown, want = interact.get("text", ""), _strip_lines(cell.sanitize(stored_text))
+        seen = [_strip_lines(cell.sanitize(a + b)) for a, b in ((cell_text, shown), (shown, cell_text))]
+        if want not in seen:
+            cell.format_output_compare("interact output", want, seen[0])
             return "\n".join(cell.comparison_traceback)
     cell = _Cell(patterns)
     if cell.compare_outputs(test, reference):

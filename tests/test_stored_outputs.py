@@ -74,6 +74,11 @@ def test_an_interact_is_compared_through_what_its_widget_shows():
     assert compare_notebook(stored, fresh, interacts={0: {"text": "n = 0\n", "images": 1}}) == []
     assert "n = 1" in compare_notebook(stored, fresh, interacts={0: {"text": "n = 1", "images": 1}})[0]
     assert "image" in compare_notebook(stored, fresh, interacts={0: {"text": "n = 0", "images": 0}})[0]
+    # what the cell prints before interact() stays in the cell's outputs, in JupyterLab too
+    stored = nb(cell("print('a'); interact(f)", out("a\nn = 0\n"), widget))
+    fresh_printed = nb(cell("print('a'); interact(f)", out("a\n"), widget))
+    assert compare_notebook(stored, fresh_printed, interacts={0: {"text": "n = 0\n", "images": 0}}) == []
+    assert compare_notebook(stored, fresh_printed, interacts={0: {"text": "n = 1\n", "images": 0}}) != []
 
 
 def test_a_cell_count_mismatch_is_one_problem():
