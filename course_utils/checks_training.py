@@ -7,7 +7,8 @@ compares the weights after the epoch and the returned loss. When they differ it 
 mistake by re-running the loop *with* that mistake: a missing ``zero_grad()``, a missing
 ``model.train()`` (the model is handed over in eval mode and has dropout), the update before the
 gradients (weights unchanged), a loss summed over the batches or averaged without weighting the
-smaller last batch, a loss returned as a tensor that still holds its graph.
+smaller last batch, a loss returned as a tensor that still holds its graph, batches never moved
+with ``.to(device)`` (harmless on a CPU, an error on a GPU: the batches record the call).
 
     def my_train_one_epoch(model, loader, loss_fn, optimizer, device):   # in the notebook
         raise NotImplementedError
@@ -22,7 +23,7 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from course_utils import i18n
 from course_utils.exercises import MESSAGES as COMMON, Verdict
@@ -75,6 +76,16 @@ MESSAGES = {
     "loss": {"en": "The weights are right, but the returned loss is {got:.4f}, expected the mean training "
                    "loss over the epoch's samples, {expected:.4f}.",
              "zh": "权重正确，但返回的损失是 {got:.4f}，应当是这一轮所有样本的平均训练损失 {expected:.4f}。"},
+    "not_moved": {"en": "The weights and the loss are right, but the {what} never went through .to(device): on a "
+                         "GPU the model and the batch would be on different devices (\"Expected all tensors to "
+                         "be on the same device\"). Move each batch: inputs, targets = inputs.to(device), "
+                         "targets.to(device).",
+                   "zh": "权重和损失都正确，但{what}从来没有经过 .to(device)：在 GPU 上，模型和批量会在不同的设备上"
+                         "（\"Expected all tensors to be on the same device\"）。请移动每个批量："
+                         "inputs, targets = inputs.to(device), targets.to(device)。"},
+    "inputs": {"en": "inputs", "zh": "输入"},
+    "targets": {"en": "targets", "zh": "目标"},
+    "inputs_targets": {"en": "inputs and the targets", "zh": "输入和目标"},
     "ok": {"en": "Correct: the same weights and the same mean loss ({loss:.4f}) as "
                  "course_utils.training.train_one_epoch after one epoch of {batches} batches.",
            "zh": "正确：一轮 {batches} 个批量之后，权重和平均损失（{loss:.4f}）都与 "
@@ -88,6 +99,27 @@ class _Mismatch(Exception):
     """Raised inside the checker with the message for the learner."""
 
 
+class _Batch(torch.Tensor):
+    """A batch tensor that records a ``.to(...)`` call on it (in :attr:`moved`, by role);
+    every operation on it returns a plain tensor."""
+
+    moved: set = set()
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.to and isinstance(args[0], _Batch):
+            cls.moved.add(getattr(args[0], "role", None))
+        with torch._C.DisableTorchFunctionSubclass():
+            return func(*args, **(kwargs or {}))
+
+
+def _collate(samples):
+    inputs, targets = default_collate(samples)
+    inputs, targets = inputs.as_subclass(_Batch), targets.as_subclass(_Batch)
+    inputs.role, targets.role = "inputs", "targets"
+    return inputs, targets
+
+
 def _setup():
     """A fresh (model, loader, loss_fn, optimizer): the same at every call. The model has
     dropout and is in eval mode, so a loop that forgets ``model.train()`` trains another net."""
@@ -96,7 +128,7 @@ def _setup():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)).eval()
     loader = DataLoader(TensorDataset(inputs, targets), batch_size=_BATCH, shuffle=True,
-                        generator=torch.Generator().manual_seed(0))
+                        generator=torch.Generator().manual_seed(0), collate_fn=_collate)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     return model, loader, nn.CrossEntropyLoss(), optimizer
 
@@ -105,6 +137,7 @@ def _run_loop(loop: Callable):
     """Run ``loop(model, loader, loss_fn, optimizer, device)`` on a fresh setup, seeded."""
     model, loader, loss_fn, optimizer = _setup()
     start = copy.deepcopy(model.state_dict())
+    _Batch.moved = set()
     torch.manual_seed(1)  # dropout's masks: the same for every loop that calls model.train()
     result = loop(model, loader, loss_fn, optimizer, torch.device("cpu"))
     return model, start, result
@@ -146,6 +179,7 @@ def check_train_one_epoch(my_train_one_epoch: Callable) -> Verdict:
     def checker() -> str:
         try:
             model, start, got = _run_loop(my_train_one_epoch)
+            moved = set(_Batch.moved)
         except NotImplementedError:
             raise
         except Exception as exc:  # the learner's bug: a verdict, never a crash of the cell
@@ -174,6 +208,9 @@ def check_train_one_epoch(my_train_one_epoch: Callable) -> Verdict:
                 if math.isclose(got, wrong, rel_tol=1e-5, abs_tol=1e-6):
                     raise _Mismatch(message(key, got=got, expected=expected))
             raise _Mismatch(message("loss", got=got, expected=expected))
+        missing = [role for role in ("inputs", "targets") if role not in moved]
+        if missing:
+            raise _Mismatch(message("not_moved", what=message("_".join(missing))))
         return message("ok", loss=expected, batches=math.ceil(_SAMPLES / _BATCH))
 
     try:

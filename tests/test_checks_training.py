@@ -20,14 +20,17 @@ def english():
     i18n.set_language(None)
 
 
-def make_loop(zero_grad="before", train=True, returns="mean", step_first=False):
+def make_loop(zero_grad="before", train=True, returns="mean", step_first=False, move=("inputs", "targets")):
     """A learner's loop, right by default; each argument plants one mistake."""
     def loop(model, loader, loss_fn, optimizer, device):
         if train:
             model.train()
         total, seen, losses = 0.0, 0, []
         for inputs, targets in loader:
-            inputs, targets = inputs.to(device), targets.to(device)
+            if "inputs" in move:
+                inputs = inputs.to(device)
+            if "targets" in move:
+                targets = targets.to(device)
             if zero_grad == "before":
                 optimizer.zero_grad()
             loss = loss_fn(model(inputs), targets)
@@ -79,6 +82,9 @@ def test_stub_waits():
     (make_loop(returns="unweighted"), "mean of the batch means"),
     (make_loop(returns="graph"), "holds its graph"),
     (make_loop(returns=None), "you returned NoneType"),
+    (make_loop(move=()), "the inputs and the targets never went through .to(device)"),
+    (make_loop(move=("inputs",)), "the targets never went through .to(device)"),
+    (make_loop(move=("targets",)), "the inputs never went through .to(device)"),
 ])
 def test_each_mistake_is_named(loop, words):
     verdict = check_train_one_epoch(loop)
