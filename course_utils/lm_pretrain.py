@@ -104,7 +104,7 @@ def pretrain_lm(train_tokens: torch.Tensor, val_tokens: torch.Tensor,
     state = None if force else _cached(path, key, progress)
     trained = state is None
     if trained:
-        state = dict(key, **_train(model, train_tokens, val_tokens, config, progress))
+        state = dict(key, **train_lm(model, train_tokens, val_tokens, config, progress))
         state["model"] = model.state_dict()
         save_checkpoint(path, state)
     else:
@@ -131,7 +131,12 @@ def _cached(path: Path, key: dict, progress: bool) -> dict | None:
     return state
 
 
-def _train(model: GPT, train_tokens, val_tokens, cfg: LMPretrainConfig, progress: bool) -> dict:
+def train_lm(model: GPT, train_tokens: torch.Tensor, val_tokens: torch.Tensor,
+             cfg: LMPretrainConfig, progress: bool = False) -> dict:
+    """The pretraining loop, in place on ``model`` (notebook 07 writes the same loop in a cell
+    and asserts its steps equal): AdamW (decay on matrices only), linear warm-up then cosine
+    decay, gradient clipping, validation every ``eval_every`` steps. Returns ``{"history",
+    "seconds", "threads"}``; the RNG of the batches is ``cfg.seed``'s own generator."""
     T = cfg.model.context_length
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]  # no decay on biases, norms
     rest = [p for n, p in model.named_parameters() if p.dim() < 2]

@@ -1,0 +1,109 @@
+"""Implement-it checker of notebook 07: a pre-norm Transformer block's ``forward``.
+
+``check_block_forward(my_block_forward)`` runs the learner's ``my_block_forward(block, x)`` on
+seeded :class:`~course_utils.gpt.Block` modules next to ``block(x)`` (GPT-2's pre-norm block:
+``x + attn(ln1(x))``, then ``+ mlp(ln2(...))``), values then gradients, and names the usual
+mistakes (a residual connection missing, post-norm, the branches swapped).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from course_utils import i18n
+from course_utils.checks import _call, _Mismatch, _run, _same
+from course_utils.exercises import MESSAGES, Verdict
+from course_utils.gpt import Block, GPTConfig
+
+__all__ = ["check_block_forward"]
+
+_HINTS = {
+    "no residual": {
+        "en": " It equals the block without residual connections: add each branch's output to its "
+              "input (x = x + attn(ln1(x)), then x = x + mlp(ln2(x))).",
+        "zh": " 它等于没有残差连接的模块：把每个分支的输出加回它的输入"
+              "（x = x + attn(ln1(x))，再 x = x + mlp(ln2(x))）。"},
+    "no attention residual": {
+        "en": " It equals the block without the residual around attention: x = x + attn(ln1(x)).",
+        "zh": " 它等于注意力分支没有残差的模块：应为 x = x + attn(ln1(x))。"},
+    "no mlp residual": {
+        "en": " It equals the block without the residual around the MLP: x = x + mlp(ln2(x)).",
+        "zh": " 它等于 MLP 分支没有残差的模块：应为 x = x + mlp(ln2(x))。"},
+    "post-norm": {
+        "en": " It equals a post-norm block (LayerNorm after the addition, as in the original "
+              "Transformer): GPT-2 normalizes the branch input instead, x + attn(ln1(x)).",
+        "zh": " 它等于后置归一化（post-norm，原始 Transformer 的做法：先相加再 LayerNorm）的模块："
+              "GPT-2 归一化的是分支的输入，x + attn(ln1(x))。"},
+    "normalized residual": {
+        "en": " It equals a block whose residual path carries ln1(x) instead of x: add the branch "
+              "to the un-normalized x.",
+        "zh": " 它等于残差通路上传的是 ln1(x) 而不是 x 的模块：应把分支的输出加到未归一化的 x 上。"},
+    "swapped": {
+        "en": " It equals the block with the MLP before attention: attention comes first.",
+        "zh": " 它等于先 MLP 后注意力的模块：应先注意力，再 MLP。"},
+}
+
+
+def _near_misses(block: Block, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    attn, mlp, ln1, ln2 = block.attn, block.mlp, block.ln1, block.ln2
+    h = x + attn(ln1(x))
+    post = ln1(x + attn(x))
+    wrong = {"no residual": mlp(ln2(attn(ln1(x)))),
+             "no attention residual": attn(ln1(x)) + mlp(ln2(attn(ln1(x)))),
+             "no mlp residual": mlp(ln2(h)),
+             "post-norm": ln2(post + mlp(post)),
+             "normalized residual": (ln1(x) + attn(ln1(x))) + mlp(ln2(ln1(x) + attn(ln1(x)))),
+             "swapped": (x + mlp(ln2(x))) + attn(ln1(x + mlp(ln2(x))))}
+    return {_HINTS[name][i18n.language()]: out for name, out in wrong.items()}
+
+
+def check_block_forward(block_forward: Callable) -> Verdict:
+    """``block_forward(block, x)`` for a :class:`~course_utils.gpt.Block` and x (B, T, d):
+    ``x + attn(ln1(x))`` then ``+ mlp(ln2(.))``, against ``block(x)``, values then gradients
+    (of x and of every weight of the block)."""
+    def case(seed: int, d: int, heads: int, shape: tuple[int, ...]) -> tuple[Block, torch.Tensor]:
+        g = torch.Generator().manual_seed(seed)
+        block = Block(GPTConfig(vocab_size=8, context_length=16, d_model=d, n_heads=heads))
+        with torch.no_grad():  # LayerNorm weights and biases away from 1 and 0: testable
+            for p in block.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.dim() > 1 else 0.5)
+                        + (1.0 if p.dim() == 1 and p.shape[0] == d else 0.0))
+        return block, torch.randn(shape, generator=g)
+
+    cases = {"Block(d_model=8, n_heads=2), x of shape (2, 5, 8)": case(0, 8, 2, (2, 5, 8)),
+             "Block(d_model=12, n_heads=3), x of shape (1, 7, 12)": case(1, 12, 3, (1, 7, 12))}
+
+    def checker() -> str:
+        for name, (block, x) in cases.items():
+            got = _call(block_forward, name, block, x.clone())
+            expected = block(x)
+            try:
+                _same(got, expected, name)
+            except _Mismatch as mismatch:
+                with torch.no_grad():
+                    misses = _near_misses(block, x)
+                for hint, wrong in misses.items():
+                    if torch.is_tensor(got) and got.shape == wrong.shape and torch.allclose(
+                            got.detach().double(), wrong.double(), atol=1e-5, rtol=1e-5):
+                        raise _Mismatch(str(mismatch) + hint) from None
+                raise
+        for name, (block, x) in cases.items():
+            params = list(block.parameters())
+            ours, theirs = (x.clone().requires_grad_(True) for _ in range(2))
+            weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+            out = _call(block_forward, name, block, ours)
+            if not out.requires_grad:
+                raise _Mismatch(MESSAGES["grad"].format(case=name, diff=math.inf))
+            mine = torch.autograd.grad((out * weights).sum(), [ours] + params, allow_unused=True)
+            ref = torch.autograd.grad((block(theirs) * weights).sum(), [theirs] + params)
+            for a, b in zip(mine, ref):
+                diff = math.inf if a is None else (a - b).abs().max().item()
+                if not diff <= 1e-4:
+                    raise _Mismatch(MESSAGES["grad"].format(case=name, diff=diff))
+        return MESSAGES["ok"].format(reference="block(x)", n=len(cases),
+                                     extra=", gradients of x and of the block's weights too")
+
+    return _run(checker)
