@@ -245,6 +245,7 @@ def test_auto_picks_the_stage_the_probes_rank_best(stage):
     assert all(torch.bincount(targets[f], minlength=4).min() >= 2 for f in folds)
 
 
+@pytest.mark.slow
 def test_auto_on_the_command_line_chooses_what_the_table_shows(tmp_path, images, capsys, monkeypatch):
     """The real command, with stage features faked so that layer3 knows the classes: it cuts there,
     reports the table (text, JSON, figure) and saves a cut model that predict runs."""
@@ -269,6 +270,7 @@ def test_auto_on_the_command_line_chooses_what_the_table_shows(tmp_path, images,
     assert not any(k.startswith("layer4") for k in saved["model"])
 
 
+@pytest.mark.slow
 def test_a_cut_model_saves_loads_and_predicts_folders_into_a_csv(tmp_path, images, capsys):
     (images / "dog" / "notes.txt").write_text("skipped, and counted")
     assert main(_finetune(images, tmp_path, "--strategy", "cut-layer2", "--augment", "light")) == 0
