@@ -171,6 +171,17 @@ def probe_table(feats: dict[str, torch.Tensor], targets: torch.Tensor, *, folds:
     is left out with it, and it is tested on its un-augmented features. For each stage the
     L2 penalty with the best mean accuracy over the folds is kept (a diverged run scores 0).
     """
+    unknown = [stage for stage in stages if stage not in feats]
+    if unknown:
+        raise ValueError(f"no features for stage(s) {unknown}; feats has {sorted(feats)} "
+                         "(build them with view_features)")
+    smallest = int(torch.bincount(targets).min()) if len(targets) else 0
+    if not isinstance(folds, int) or not 2 <= folds <= smallest:
+        raise ValueError(f"folds={folds!r}: cross-validation needs 2 <= folds <= the smallest class's "
+                         f"{smallest} images; lower folds or add images")
+    bad = [stage for stage in stages if not torch.isfinite(feats[stage]).all()]
+    if bad:
+        raise ValueError(f"the features of {bad} hold nan or inf: check the images and the weights")
     num_classes = int(targets.max()) + 1
     parts = fold_indices(targets, folds, seed)
     table = {}
