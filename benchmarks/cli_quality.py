@@ -136,11 +136,11 @@ def pixel_logreg(train_x, train_y, test_x, test_y) -> float:
 
 
 def best_probe(source, train_images, train_y, test_images, test_y, seed) -> dict[str, float]:
-    """Each stage's probe (lr by 4-fold cross-validation on the training images), tested."""
+    """Each stage's probe (its L2 penalty by 4-fold cross-validation on the training images), tested."""
     feats = stage_features(source, normalize(train_images.float() / 255), batch_size=64)
     test = stage_features(source, normalize(test_images.float() / 255), batch_size=64)
     table = probe_table({s: f[None] for s, f in feats.items()}, train_y, folds=4, seed=seed)
-    return {s: train_head(feats[s][None], train_y, lr=table[s]["lr"], seed=seed, val=test[s],
+    return {s: train_head(feats[s][None], train_y, l2=table[s]["l2"], seed=seed, val=test[s],
                           val_targets=test_y)[1]["acc"] for s in STAGES}
 
 
@@ -148,8 +148,9 @@ FIELDS = ["target", "k", "seed", "arm", "acc", "cpu_s", "wall_s", "chosen"]
 
 
 def run(seeds: int, test_per_class: int, ks=(10, 50), out: Path = Path("benchmarks/results"),
-        targets=("symbols", "textures"), named_seeds: int | None = None) -> list[dict]:
-    """Every run, 10 per class first; each row is appended to ``out/cli_quality.csv`` as it ends."""
+        targets=("symbols", "textures"), named_seeds: int | None = None, device: str = "cpu") -> list[dict]:
+    """Every run, 10 per class first; each row is appended to ``out/cli_quality.csv`` as it ends.
+    ``device`` is where ``finetune`` runs (``cuda``: in float32 too); ``predict`` runs on the CPU."""
     source, _ = pretrain_source_model(progress=False)
     rows: list[dict] = []
     named_seeds = seeds if named_seeds is None else named_seeds
@@ -182,8 +183,8 @@ def run(seeds: int, test_per_class: int, ks=(10, 50), out: Path = Path("benchmar
                     arms = ["auto"] + (list(NAMED) if k == max(ks) and seed < named_seeds else [])
                     for arm in arms:
                         model, csv_path = tmp / f"{arm}.pt", tmp / f"{arm}.csv"
-                        argv = ["finetune", "--data", str(tmp / "train"), "--weights", "course", "--device", "cpu",
-                                "--seed", str(seed), "--save", str(model)]
+                        argv = ["finetune", "--data", str(tmp / "train"), "--weights", "course", "--device", device,
+                                "--precision", "fp32", "--seed", str(seed), "--save", str(model)]
                         status, text, cpu, wall = cli(argv + ([] if arm == "auto" else ["--strategy", arm]))
                         assert status == 0, text
                         if arm == "auto" and k == min(ks) and target == targets[0] and seed == 0:
@@ -243,16 +244,17 @@ if __name__ == "__main__":
     parser.add_argument("--test", type=int, default=30, help="held-out test images per class")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--summarize", action="store_true", help="only rebuild the .md from the .csv")
+    parser.add_argument("--device", default="cpu", help="where finetune runs (cpu, cuda)")
     a = parser.parse_args()
     start = time.process_time()
     if a.summarize:
         with open(a.out / "cli_quality.csv", newline="", encoding="utf-8") as f:
             print(summarize(list(csv.DictReader(f))))
         raise SystemExit(0)
-    results = run(a.seeds, a.test, out=a.out, named_seeds=a.named_seeds)
+    results = run(a.seeds, a.test, out=a.out, named_seeds=a.named_seeds, device=a.device)
     table = summarize(results)
     (a.out / "cli_quality.md").write_text(
         f"# `finetune` on new targets (issue 26)\n\n`nice -n 10 python -m benchmarks.cli_quality --seeds {a.seeds}"
-        f"{'' if a.named_seeds is None else f' --named-seeds {a.named_seeds}'} --test {a.test}`, "
+        f"{'' if a.named_seeds is None else f' --named-seeds {a.named_seeds}'} --test {a.test} --device {a.device}`, "
         f"{(time.process_time() - start) / 60:.0f} CPU-minutes.\n\n" + table)
     print(table)
