@@ -85,10 +85,10 @@ MESSAGES = {
                   "zh": "警告：训练损失从 {first:.3f} 升到了 {last:.3f}：学习率可能太大（试试把 --lr 缩小到"
                         "十分之一）"},
     "too_few_to_probe": {"en": "--strategy {strategy} measures each stage by cross-validation on the training "
-                               "images and needs at least 2 per class ({name!r} has {count}); add images, or "
+                               "images and needs at least 2 per class ({name!r} has {count} for training); add images, or "
                                "pass --strategy last-stage",
                          "zh": "--strategy {strategy} 要在训练图片上用交叉验证衡量每个阶段，每个类别至少需要 2 张"
-                               "（{name!r} 只有 {count} 张）；请添加图片，或者用 --strategy last-stage"},
+                               "（{name!r} 只有 {count} 张用于训练）；请添加图片，或者用 --strategy last-stage"},
     "augment_needs_cut": {"en": "--augment {augment} works with --strategy auto and the cut-* strategies only; "
                                 "drop --augment or choose one of them",
                           "zh": "--augment {augment} 只能与 --strategy auto 和 cut-* 策略一起使用；请去掉 --augment "

@@ -327,10 +327,10 @@ def test_finetune_refuses_augment_without_probes_and_too_few_images_for_the_fold
     assert "--augment strong works with --strategy auto and the cut-* strategies only" in _error(
         capsys, _finetune(images, tmp_path, "--strategy", "last-stage", "--augment", "strong"))
     lonely = write_image_folder(tmp_path / "lonely", classes=("cat", "dog"), per_class=1, size=8)
-    assert "needs at least 2 per class ('cat' has 1)" in _error(
+    assert "needs at least 2 per class ('cat' has 1 for training)" in _error(
         capsys, _finetune(lonely, tmp_path, "--val", str(images)))
     two = write_image_folder(tmp_path / "two", classes=("cat", "dog"), per_class=2, size=8)
-    assert "needs at least 2 per class ('cat' has 1)" in _error(capsys, _finetune(two, tmp_path))
+    assert "needs at least 2 per class ('cat' has 1 for training)" in _error(capsys, _finetune(two, tmp_path))
 
 
 def test_an_old_whole_network_model_file_still_loads(tmp_path):
