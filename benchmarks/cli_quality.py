@@ -247,9 +247,12 @@ if __name__ == "__main__":
     parser.add_argument("--device", default="cpu", help="where finetune runs (cpu, cuda)")
     a = parser.parse_args()
     start = time.process_time()
-    if a.summarize:
+    if a.summarize:  # e.g. after a run stopped early: the rows it finished
         with open(a.out / "cli_quality.csv", newline="", encoding="utf-8") as f:
-            print(summarize(list(csv.DictReader(f))))
+            table = summarize(list(csv.DictReader(f)))
+        (a.out / "cli_quality.md").write_text("# `finetune` on new targets (issue 26)\n\nThe rows of "
+                                              "`cli_quality.csv` (a run may have been stopped early).\n\n" + table)
+        print(table)
         raise SystemExit(0)
     results = run(a.seeds, a.test, out=a.out, named_seeds=a.named_seeds, device=a.device)
     table = summarize(results)
