@@ -180,7 +180,7 @@ def run(seeds: int, test_per_class: int, ks=(10, 50), out: Path = Path("benchmar
                     tmp = Path(tmp)
                     write_folder(tmp / "train", images, labels, classes)
                     write_folder(tmp / "test", test_images, test_y, classes)
-                    arms = ["auto"] + (list(NAMED) if k == max(ks) and seed < named_seeds else [])
+                    arms = ["auto"] + (list(NAMED) if k >= 50 and seed < named_seeds else [])
                     for arm in arms:
                         model, csv_path = tmp / f"{arm}.pt", tmp / f"{arm}.csv"
                         argv = ["finetune", "--data", str(tmp / "train"), "--weights", "course", "--device", device,
@@ -245,6 +245,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--summarize", action="store_true", help="only rebuild the .md from the .csv")
     parser.add_argument("--device", default="cpu", help="where finetune runs (cpu, cuda)")
+    parser.add_argument("--ks", type=int, nargs="+", default=[10, 50], help="training images per class")
     a = parser.parse_args()
     start = time.process_time()
     if a.summarize:  # e.g. after a run stopped early: the rows it finished
@@ -254,10 +255,11 @@ if __name__ == "__main__":
                                               "`cli_quality.csv` (a run may have been stopped early).\n\n" + table)
         print(table)
         raise SystemExit(0)
-    results = run(a.seeds, a.test, out=a.out, named_seeds=a.named_seeds, device=a.device)
+    results = run(a.seeds, a.test, ks=tuple(a.ks), out=a.out, named_seeds=a.named_seeds, device=a.device)
     table = summarize(results)
     (a.out / "cli_quality.md").write_text(
         f"# `finetune` on new targets (issue 26)\n\n`nice -n 10 python -m benchmarks.cli_quality --seeds {a.seeds}"
-        f"{'' if a.named_seeds is None else f' --named-seeds {a.named_seeds}'} --test {a.test} --device {a.device}`, "
+        f"{'' if a.named_seeds is None else f' --named-seeds {a.named_seeds}'} --test {a.test} --device {a.device} "
+        f"--ks {' '.join(map(str, a.ks))}`, "
         f"{(time.process_time() - start) / 60:.0f} CPU-minutes.\n\n" + table)
     print(table)
