@@ -166,8 +166,8 @@ def run(seeds: int, test_per_class: int, ks=(10, 50), out: Path = Path("benchmar
         print(row, flush=True)
 
     for k in ks:
-        for target in targets:
-            for seed in range(seeds):
+        for seed in range(seeds):
+            for target in targets:
                 test_images, test_y, classes = target_images(target, 10 * test_per_class, 900 + seed)
                 images, labels, _ = target_images(target, 10 * k, 100 * k + seed)
                 base = dict(target=target, k=k, seed=seed)
