@@ -701,6 +701,31 @@ for name, fn, expect in PEFT:
     row(f"peft: {name}", "peft", no_tmp(fn), expect)
 
 
+# ---- stage_probe: the per-stage probes behind `finetune --strategy auto` ------------------------
+from course_utils import stage_probe  # noqa: E402
+
+
+def probe_feats(nan: bool = False):
+    torch.manual_seed(0)
+    f = {"layer1": torch.randn(1, 12, 4), "layer2": torch.randn(1, 12, 4)}
+    if nan:
+        f["layer2"][0, 3, 1] = float("nan")
+    return f
+
+
+PROBE_TARGETS = torch.arange(12) % 3  # 4 images per class
+STAGE_PROBE = [
+    ("probe_table folds=1", lambda: stage_probe.probe_table(probe_feats(), PROBE_TARGETS, folds=1, seed=0, stages=("layer1",)), Refused(ValueError, "needs 2 <= folds <= the smallest class's 4 images")),
+    ("probe_table folds > smallest class", lambda: stage_probe.probe_table(probe_feats(), PROBE_TARGETS, folds=5, seed=0, stages=("layer1",)), Refused(ValueError, "lower folds or add images")),
+    ("probe_table stage not in feats", lambda: stage_probe.probe_table(probe_feats(), PROBE_TARGETS, folds=2, seed=0, stages=("layer3",)), Refused(ValueError, r"no features for stage\(s\) \['layer3'\]")),
+    ("probe_table nan features", lambda: stage_probe.probe_table(probe_feats(nan=True), PROBE_TARGETS, folds=2, seed=0, stages=("layer2",)), Refused(ValueError, "hold nan or inf: check the images")),
+    ("probe_table works", lambda: stage_probe.probe_table(probe_feats(), PROBE_TARGETS, folds=2, seed=0, stages=("layer1",)), Works(lambda t: 0 <= t["layer1"]["acc"] <= 1 and t["layer1"]["l2"] in stage_probe.PROBE_L2)),
+    ("CutResNet unknown stage", lambda: stage_probe.CutResNet(nn.Module(), "layer5", nn.Sequential(nn.Identity(), nn.Identity())), Refused(ValueError, "unknown stage 'layer5'; choose from layer1")),
+]
+for name, fn, expect in STAGE_PROBE:
+    row(f"stage_probe: {name}", "stage_probe", no_tmp(fn), expect)
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_bad_input(row, tmp_path):
     kind, detail = outcome(row, tmp_path)

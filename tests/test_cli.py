@@ -136,7 +136,7 @@ def test_a_rising_training_loss_is_flagged(tmp_path, images, capsys, monkeypatch
     rows = [{"epoch": e, "train_loss": loss, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}
             for e, loss in ((1, 1.1), (2, 3.0))]
     monkeypatch.setattr(commands, "finetune_model", lambda *a, **k: rows)
-    assert main(_finetune(images, tmp_path)) == 0
+    assert main(_finetune(images, tmp_path, "--strategy", "last-stage")) == 0
     assert "warning: the training loss rose from 1.100 to 3.000" in capsys.readouterr().out
 
 
@@ -208,5 +208,165 @@ def test_the_rising_loss_warning_in_chinese(tmp_path, images, capsys, monkeypatc
     rows = [{"epoch": e, "train_loss": loss, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}
             for e, loss in ((1, 1.1), (2, 3.0))]
     monkeypatch.setattr(commands, "finetune_model", lambda *a, **k: rows)
-    assert main(_finetune(images, tmp_path)) == 0
+    assert main(_finetune(images, tmp_path, "--strategy", "last-stage")) == 0
     assert "警告：训练损失从 1.100 升到了 3.000：学习率可能太大" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- --strategy auto / cut-*
+from course_utils import stage_probe  # noqa: E402
+from course_utils.transfer import STAGES  # noqa: E402
+
+
+def _features_where(stage_that_knows: str, targets: torch.Tensor, views: int = 1, seed: int = 0,
+                    widths=(16, 32, 48, 64)) -> dict:
+    """Fake pooled features: only ``stage_that_knows`` carries the class (a shifted mean), the rest noise."""
+    g = torch.Generator().manual_seed(seed)
+    feats = {}
+    for stage, width in zip(STAGES, widths):
+        f = torch.randn(views, len(targets), width, generator=g)
+        if stage == stage_that_knows:  # class c shifts features c*k .. c*k + k - 1
+            k = width // 8
+            for c in targets.unique().tolist():
+                f[:, targets == c, c * k:(c + 1) * k] += 6.0
+        feats[stage] = f
+    return feats
+
+
+@pytest.mark.parametrize("stage", ["layer2", "layer3"])
+def test_auto_picks_the_stage_the_probes_rank_best(stage):
+    targets = torch.arange(40) % 4
+    table = stage_probe.probe_table(_features_where(stage, targets), targets, folds=4, seed=0)
+    assert table[stage]["acc"] > max(table[s]["acc"] for s in STAGES if s != stage) + 0.4
+    assert stage_probe.best_stage(table) == stage
+    # a tie goes to the deeper stage; the folds are disjoint and cover every image once
+    assert stage_probe.best_stage({s: {"acc": 0.5} for s in STAGES}) == "layer4"
+    folds = stage_probe.fold_indices(targets, 4, seed=0)
+    assert sorted(torch.cat(folds).tolist()) == list(range(40))
+    assert all(torch.bincount(targets[f], minlength=4).min() >= 2 for f in folds)
+
+
+@pytest.mark.slow
+def test_auto_on_the_command_line_chooses_what_the_table_shows(tmp_path, images, capsys, monkeypatch):
+    """The real command, with stage features faked so that layer3 knows the classes: it cuts there,
+    reports the table (text, JSON, figure) and saves a cut model that predict runs."""
+    def fake(model, x, *, views=0, augment=None, seed=0, batch_size=64):
+        ys = torch.tensor([0] * (len(x) // 2) + [1] * (len(x) - len(x) // 2))  # images sorted by class
+        return _features_where("layer3", ys, views=1 + views, seed=seed, widths=(256, 512, 1024, 2048))
+
+    monkeypatch.setattr(commands, "view_features", fake)
+    report = tmp_path / "report"
+    assert main(_finetune(images, tmp_path, "--report", str(report))) == 0
+    out = capsys.readouterr().out
+    assert "2-fold cross-validation on the 10 training images" not in out  # 5 per class: 4 folds
+    assert "4-fold cross-validation on the 10 training images" in out
+    assert "auto chose cut-layer3: layer3 probes best" in out and "the network is cut after layer3" in out
+    assert "augmentation" in out and "validation accuracy" in out
+    result = json.loads((report / "report.json").read_text())
+    assert result["chosen"] == "cut-layer3" and set(result["probe"]) == set(STAGES)
+    assert result["probe"]["layer3"]["acc"] == max(r["acc"] for r in result["probe"].values())
+    assert (report / "stage_probe.png").read_bytes()[:4] == b"\x89PNG"
+    saved = torch.load(tmp_path / "out" / "model.pt", weights_only=True)
+    assert saved["stage"] == "layer3" and saved["strategy"] == "cut-layer3"
+    assert not any(k.startswith("layer4") for k in saved["model"])
+
+
+@pytest.mark.slow
+def test_a_cut_model_saves_loads_and_predicts_folders_into_a_csv(tmp_path, images, capsys):
+    (images / "dog" / "notes.txt").write_text("skipped, and counted")
+    assert main(_finetune(images, tmp_path, "--strategy", "cut-layer2", "--augment", "light")) == 0
+    out = capsys.readouterr().out
+    assert "cut-layer2 (as asked): a new head on the pooled output of layer2" in out
+    assert "augmentation light (as asked)" in out
+    model, saved = commands.load_model(tmp_path / "out" / "model.pt")
+    assert isinstance(model, stage_probe.CutResNet) and model.stage == "layer2" and not hasattr(model, "layer3")
+    nested = tmp_path / "inbox" / "deeper"
+    nested.mkdir(parents=True)
+    (nested / "x.png").write_bytes((images / "cat" / "1.png").read_bytes())
+    (tmp_path / "inbox" / "readme.md").write_text("not an image")
+    table = tmp_path / "out" / "predictions.csv"
+    argv = ["predict", "--model", str(tmp_path / "out" / "model.pt"), str(images / "dog"), str(tmp_path / "inbox"),
+            str(images / "cat" / "0.jpg"), "--top", "2", "--csv", str(table)]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2 non-image files skipped"
+    assert lines[-1] == f"predictions for 8 images written to {table}" and len(lines) == 10
+    import csv
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["path"] for r in rows][-2:] == [str(nested / "x.png"), str(images / "cat" / "0.jpg")]
+    assert list(rows[0]) == ["path", "class_1", "prob_1", "class_2", "prob_2"]
+    # the probabilities are the model's own: recompute one by hand
+    from course_utils.weights import preprocessing
+    with torch.no_grad():
+        p = model(preprocessing(model)(Image.open(nested / "x.png").convert("RGB"))[None]).softmax(1)[0]
+    assert rows[-2]["class_1"] == ["cat", "dog"][int(p.argmax())]
+    assert float(rows[-2]["prob_1"]) == pytest.approx(float(p.max()), abs=1e-5)
+    assert float(rows[-2]["prob_1"]) + float(rows[-2]["prob_2"]) == pytest.approx(1, abs=1e-5)
+
+
+def test_predict_bad_inputs_are_one_line_before_any_work(tmp_path, images, capsys, monkeypatch):
+    model = save_checkpoint(tmp_path / "m.pt", {"model": {"w": torch.zeros(1)}})  # never reached
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("the model was loaded before the bad input was refused")
+
+    monkeypatch.setattr(commands, "load_model", tripwire)
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "a.txt").write_text("x")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    for inputs, phrase in (([tmp_path / "nope.png"], "nope.png: no such image file or folder"),
+                           ([tmp_path / "empty"], "no images in this folder"),
+                           ([images, bad], "bad.png is not a readable image")):
+        assert phrase in _error(capsys, ["predict", "--model", str(model), *map(str, inputs)])
+    assert "is a folder" in _error(capsys, ["predict", "--model", str(model), str(images), "--csv", str(tmp_path)])
+
+
+def test_finetune_refuses_augment_without_probes_and_too_few_images_for_the_folds(tmp_path, images, capsys,
+                                                                                 no_loading):
+    assert "--augment strong works with --strategy auto and the cut-* strategies only" in _error(
+        capsys, _finetune(images, tmp_path, "--strategy", "last-stage", "--augment", "strong"))
+    lonely = write_image_folder(tmp_path / "lonely", classes=("cat", "dog"), per_class=1, size=8)
+    assert "needs at least 2 per class ('cat' has 1 for training)" in _error(
+        capsys, _finetune(lonely, tmp_path, "--val", str(images)))
+    two = write_image_folder(tmp_path / "two", classes=("cat", "dog"), per_class=2, size=8)
+    assert "needs at least 2 per class ('cat' has 1 for training)" in _error(capsys, _finetune(two, tmp_path))
+
+
+def test_an_old_whole_network_model_file_still_loads(tmp_path):
+    """Models saved before the cut strategies: no 'stage' key, a whole ResNet-50 state dict."""
+    from torchvision.models import resnet50
+    torch.manual_seed(0)
+    net = resnet50(num_classes=2)
+    path = save_checkpoint(tmp_path / "old.pt", {"format": commands.MODEL_FORMAT, "arch": "resnet50",
+                                                 "model": net.state_dict(), "classes": ["cat", "dog"],
+                                                 "preprocessing": {"name": "course", "resize_size": 32,
+                                                                   "crop_size": 32, "mean": [0.5] * 3,
+                                                                   "std": [0.25] * 3},
+                                                 "strategy": "last-stage", "weights": "course"})
+    model, saved = commands.load_model(path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net.eval()(x))
+
+
+from test_weights import course_stand_in, fake_imagenet, torch_home  # noqa: E402,F401  (fixtures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weights", ["imagenet", "course"])
+def test_auto_on_both_weight_routes_offline(weights, tmp_path, images, capsys, request):
+    """ImageNet weights (the fake cached state dict, no network) and the course model (a stand-in):
+    auto measures, cuts, saves a model with that route's preprocessing, and predict runs it."""
+    request.getfixturevalue("fake_imagenet" if weights == "imagenet" else "course_stand_in")
+    argv = ["finetune", "--data", str(images), "--weights", weights, "--image-size", "32", "--augment", "none",
+            "--device", "cpu", "--save", str(tmp_path / "m.pt")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert ("ImageNet weights" if weights == "imagenet" else "the course's source model") in out
+    assert "auto chose cut-layer" in out and "augmentation none (as asked)" in out
+    saved = torch.load(tmp_path / "m.pt", weights_only=True)
+    name = "imagenet:IMAGENET1K_V2" if weights == "imagenet" else "course"
+    assert saved["preprocessing"]["name"] == name and saved["preprocessing"]["crop_size"] == 32
+    assert main(["predict", "--model", str(tmp_path / "m.pt"), str(images)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 12
