@@ -136,9 +136,10 @@ FIGURE_TEXT = {
     "test accuracy, mean ± std of 3 seeds (dashed: chance)": "测试准确率，3 个随机种子的均值 ± 标准差（虚线：随机猜测）",
     "Adapting to hotel/phone reviews written with new words, 400 examples": "适配用新词写成的酒店/手机评论，400 个样本",
     "full, fp32 Adam": "全参数，fp32 Adam",
-    "full, mixed-precision Adam": "全参数，混合精度 Adam",
-    "LoRA r=8 on q, v ({share:.2%} trainable)": "LoRA r=8 作用于 q、v（{share:.2%} 可训练）",
-    "full, mixed precision, FSDP on 8 GPUs": "全参数，混合精度，8 块 GPU 上的 FSDP",
+    "full, autocast bf16 (fp32 weights, grads, Adam)": "全参数，autocast bf16（fp32 权重、梯度、Adam）",
+    "full, bf16 weights + fp32 master copy": "全参数，bf16 权重 + fp32 主权重",
+    "LoRA r=8 on q, v, bf16 weights ({share:.2%} trainable)": "LoRA r=8 作用于 q、v，bf16 权重（{share:.2%} 可训练）",
+    "full, autocast bf16, FSDP on 8 GPUs": "全参数，autocast bf16，8 块 GPU 上的 FSDP",
     "one 80 GB GPU": "一块 80 GB 的 GPU",
     "Training LLaMA-7B: memory per GPU (estimated)": "训练 LLaMA-7B：每块 GPU 的内存（估计）",
     # notebook 07 (small GPT)

@@ -23,18 +23,25 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-__all__ = ["BYTES_PER_PARAM", "TrainingState", "training_state_bytes",
+__all__ = ["BYTES_PER_PARAM", "MLP_SAVED", "TrainingState", "training_state_bytes",
            "transformer_activation_bytes", "training_flops", "tensor_bytes", "PeakMemory",
            "saved_tensor_bytes"]
 
-#: Bytes per parameter as (weights, gradients, optimizer state). "mixed" is the ZeRO paper's
-#: mixed-precision Adam: fp16 weights + fp16 grads + fp32 master weights, m and v (4 + 4 + 4).
+#: Bytes per parameter as (weights, gradients, optimizer state). Two mixed-precision schemes:
+#: "autocast_adam" is ``torch.autocast``'s: the parameters, their gradients and Adam's m and v stay
+#: fp32 (4 + 4 + 8); only the matmuls run in 16 bits, so it saves activations and time, not this
+#: state. "mixed_adam" is the ZeRO paper's (Megatron's, DeepSpeed's): 16-bit weights and gradients
+#: (2 + 2) plus an fp32 master copy of the weights, m and v (4 + 4 + 4).
 BYTES_PER_PARAM: dict[str, tuple[int, int, int]] = {
     "sgd": (4, 4, 0),            # fp32, no momentum
     "sgd_momentum": (4, 4, 4),   # fp32, one momentum buffer
     "adam": (4, 4, 8),           # fp32, exp_avg and exp_avg_sq
+    "autocast_adam": (4, 4, 8),  # torch.autocast: fp32 weights, grads, m, v; 16-bit matmuls
     "mixed_adam": (2, 2, 12),    # fp16/bf16 weights and grads, fp32 master copy, m, v
 }
+#: Feed-forward tensors autograd saves per token, in units of d_ff: GELU keeps its input and output
+#: (2); SwiGLU (LLaMA) keeps the gate and up projections, SiLU(gate) and their product (4).
+MLP_SAVED: dict[str, int] = {"gelu": 2, "swiglu": 4}
 
 
 @dataclass(frozen=True)
@@ -82,14 +89,17 @@ def training_state_bytes(num_params: int, recipe: str = "adam",
 
 def transformer_activation_bytes(batch_size: int, seq_len: int, d_model: int, n_layers: int,
                                  n_heads: int = 0, d_ff: int | None = None,
-                                 bytes_per_value: int = 4) -> int:
+                                 bytes_per_value: int = 4, mlp: str = "gelu") -> int:
     """Bytes a pre-norm Transformer encoder keeps for backward (no dropout).
 
     Per layer and per token, autograd saves: the two LayerNorm inputs (2d) and outputs (2d, the
     inputs of the q/k/v projection and of the first FFN Linear), q, k, v and the merged heads
-    (4d, the latter the output projection's input), the FFN hidden before and after GELU
-    (2 d_ff): ``8 d + 2 d_ff`` values. Attention written out (``softmax(q k^T) v``) also keeps
-    its probabilities, ``n_heads * seq_len`` values per token: pass ``n_heads``. Fused attention
+    (4d, the latter the output projection's input), and the FFN's hidden tensors: before and after
+    GELU (2 d_ff), or with ``mlp="swiglu"`` (LLaMA) the gate and up projections, SiLU(gate) and
+    their product (4 d_ff): ``8 d + 2 d_ff`` values, ``8 d + 4 d_ff`` with SwiGLU. (LLaMA's
+    RMSNorm, written as ``torch.nn.RMSNorm``, also keeps its normalized input, ~2d more; rotary
+    position embeddings are ignored.) Attention written out (``softmax(q k^T) v``) also keeps its
+    probabilities, ``n_heads * seq_len`` values per token: pass ``n_heads``. Fused attention
     (``F.scaled_dot_product_attention``) recomputes them in backward: leave ``n_heads=0``.
     Small per-token statistics (LayerNorm mean/rstd, log-sum-exp), the embeddings and the head
     are ignored, so this slightly underestimates.
@@ -99,7 +109,9 @@ def transformer_activation_bytes(batch_size: int, seq_len: int, d_model: int, n_
         _count(name, value, minimum=1)
     _count("n_heads", n_heads)  # 0 for fused attention
     d_ff = 4 * d_model if d_ff is None else _count("d_ff", d_ff, minimum=1)
-    per_token = 8 * d_model + 2 * d_ff + n_heads * seq_len
+    if mlp not in MLP_SAVED:
+        raise ValueError(f"unknown mlp {mlp!r}; choose one of {sorted(MLP_SAVED)}")
+    per_token = 8 * d_model + MLP_SAVED[mlp] * d_ff + n_heads * seq_len
     return bytes_per_value * batch_size * seq_len * n_layers * per_token
 
 

@@ -178,7 +178,13 @@ def _estimate(cfg: PretrainConfig, device: torch.device) -> str:
             "idle machine; it is cached afterwards.")
 
 
-def _train(model: nn.Module, cfg: PretrainConfig, device: torch.device, progress: bool) -> dict:
+def source_loaders(config: PretrainConfig | None = None) -> tuple[DataLoader, DataLoader]:
+    """The pretraining data: shuffled training batches (seeded by ``config.seed``) and test batches.
+
+    No augmentation on the fly: the variety (fonts, rotation, scale, shear, shift, stroke width,
+    resolution, colour, noise) is in the generated images themselves.
+    """
+    cfg = config or PretrainConfig()
     train_set = source_dataset("train", size=cfg.train_size, image_size=cfg.image_size)
     test_set = source_dataset("test", size=cfg.test_size, image_size=cfg.image_size)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -186,17 +192,36 @@ def _train(model: nn.Module, cfg: PretrainConfig, device: torch.device, progress
     # normalise a batch of one image by its own statistics.
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
                               drop_last=True, generator=generator)
-    test_loader = DataLoader(test_set, batch_size=256)
-    model.to(device=device, memory_format=torch.channels_last)  # faster convolutions on CPU
-    if cfg.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
-                                    weight_decay=cfg.weight_decay)
+    return train_loader, DataLoader(test_set, batch_size=256)
+
+
+def pretraining_recipe(model: nn.Module, config: PretrainConfig, steps_per_epoch: int
+                       ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler,
+                                  nn.Module]:
+    """``(optimizer, scheduler, loss_fn)`` of the pretraining run, as notebook 04 writes them.
+
+    AdamW (or Nesterov SGD) with ``config.weight_decay``; a one-cycle schedule over
+    ``config.epochs * steps_per_epoch`` steps (a warm-up from ``lr / 25`` to ``lr`` in the first
+    quarter, then a cosine anneal to almost 0), stepped once per batch; cross-entropy with
+    ``config.label_smoothing``.
+    """
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9,
+                                    nesterov=True, weight_decay=config.weight_decay)
     else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                      weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=len(train_loader),
+        optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
         pct_start=0.25)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    return optimizer, scheduler, loss_fn
+
+
+def _train(model: nn.Module, cfg: PretrainConfig, device: torch.device, progress: bool) -> dict:
+    train_loader, test_loader = source_loaders(cfg)
+    model.to(device=device, memory_format=torch.channels_last)  # faster convolutions on CPU
+    optimizer, scheduler, loss_fn = pretraining_recipe(model, cfg, len(train_loader))
     start = time.perf_counter()
     history = fit(model, train_loader, loss_fn, optimizer, epochs=cfg.epochs,
                   val_loader=test_loader, device=device, scheduler=scheduler, progress=progress)
@@ -206,4 +231,3 @@ def _train(model: nn.Module, cfg: PretrainConfig, device: torch.device, progress
             "source_acc": history[-1]["val_acc"], "seconds": seconds,
             "classes": list(SOURCE_CLASSES), "threads": torch.get_num_threads(),
             "device": str(device)}
-

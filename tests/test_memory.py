@@ -35,6 +35,26 @@ class Block(nn.Module):
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 
 
+class SwiGLUBlock(nn.Module):
+    """A pre-norm block with LLaMA's SwiGLU feed-forward network and fused causal attention."""
+
+    def __init__(self, d=32, n_heads=4, d_ff=88, norm=nn.LayerNorm):
+        super().__init__()
+        self.n_heads = n_heads
+        self.n1, self.n2 = norm(d), norm(d)
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.gate, self.up = nn.Linear(d, d_ff, bias=False), nn.Linear(d, d_ff, bias=False)
+        self.down = nn.Linear(d_ff, d, bias=False)
+
+    def forward(self, x):
+        B, T, D = x.shape
+        h = self.n1(x)
+        q, k, v = (t(h).view(B, T, self.n_heads, -1).transpose(1, 2) for t in (self.q, self.k, self.v))
+        x = x + self.o(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, D))
+        h = self.n2(x)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
 def _train_step(model, optimizer, x, y):
     optimizer.zero_grad(set_to_none=True)
     F.cross_entropy(model(x), y).backward()
@@ -94,6 +114,40 @@ def test_activation_estimate_against_saved_tensors(fused):
     estimate = transformer_activation_bytes(B, T, d, L, d_ff=3 * d, n_heads=0 if fused else H)
     # the estimate leaves out per-token statistics (LayerNorm mean/rstd, log-sum-exp): < 5%
     assert estimate <= measured <= 1.05 * estimate
+
+
+@pytest.mark.parametrize("norm", [nn.LayerNorm, nn.RMSNorm])
+def test_swiglu_activation_estimate_against_saved_tensors(norm):
+    torch.manual_seed(0)
+    B, T, d, L, d_ff = 4, 16, 32, 3, 88
+    blocks = nn.Sequential(*(SwiGLUBlock(d, 4, d_ff, norm) for _ in range(L)))
+    x = torch.randn(B, T, d, requires_grad=True)
+    _, measured = saved_tensor_bytes(lambda: blocks(x).sum(), exclude=blocks.parameters())
+    estimate = transformer_activation_bytes(B, T, d, L, d_ff=d_ff, mlp="swiglu")
+    gelu_term = transformer_activation_bytes(B, T, d, L, d_ff=d_ff)
+    assert gelu_term < 0.75 * measured  # the GELU term misses SwiGLU's two extra hidden tensors
+    if norm is nn.LayerNorm:
+        assert estimate <= measured <= 1.05 * estimate
+    else:  # nn.RMSNorm also keeps its normalized input: about 2d more values per token and layer
+        extra = 4 * B * T * L * 2 * d
+        assert estimate + extra <= measured <= 1.05 * (estimate + extra)
+    with pytest.raises(ValueError, match="unknown mlp 'relu'"):
+        transformer_activation_bytes(B, T, d, L, mlp="relu")
+
+
+def test_autocast_keeps_fp32_weights_grads_and_adam_state():
+    assert BYTES_PER_PARAM["autocast_adam"] == (4, 4, 8) and BYTES_PER_PARAM["mixed_adam"] == (2, 2, 12)
+    model = nn.Linear(16, 8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(torch.randn(4, 16)).float().pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    state = [t for s in optimizer.state.values() for t in s.values() if t.dim() > 0]
+    estimate = training_state_bytes(sum(p.numel() for p in model.parameters()), "autocast_adam")
+    assert tensor_bytes(model.parameters()) == estimate.weights
+    assert tensor_bytes(p.grad for p in model.parameters()) == estimate.gradients
+    assert tensor_bytes(state) == estimate.optimizer
 
 
 def test_activation_estimate_scales_and_rejects_bad_sizes():
