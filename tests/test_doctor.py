@@ -55,6 +55,7 @@ def test_warnings_do_not_fail(monkeypatch):
     assert doctor.main() == 0
 
 
+@pytest.mark.slow  # 5 s in CI: a fresh interpreter imports torch, torchvision and the course
 def test_command_line_runs_here():
     result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--offline"],
                             capture_output=True, text=True, timeout=300, env={**os.environ, "COURSE_LANG": "en"})
