@@ -75,12 +75,8 @@ def from_lab_json(raw: dict) -> nbformat.NotebookNode:
     return rejoin_lines(nbformat.from_dict(raw))
 
 
-def _interact_outputs(shown: dict) -> list[nbformat.NotebookNode]:
-    outputs = []
-    if shown.get("text"):
-        outputs.append(nbformat.from_dict({"output_type": "stream", "name": "stdout",
-                                           "text": shown["text"]}))
-    return outputs
+def _is_image(output) -> bool:
+    return any(k in output.get("data", {}) for k in IMAGES)
 
 
 def _strip_lines(text: str) -> str:
@@ -100,8 +96,7 @@ def compare_cell(stored: nbformat.NotebookNode, executed: nbformat.NotebookNode,
     reference = coalesce_streams([nbformat.from_dict(o) for o in stored.outputs])
     test = coalesce_streams([nbformat.from_dict(o) for o in executed.get("outputs", [])])
     if interact is not None:
-        is_image = lambda o: any(k in o.get("data", {}) for k in IMAGES)  # noqa: E731
-        stored_images = sum(1 for o in reference if is_image(o))
+        stored_images = sum(1 for o in reference if _is_image(o))
         if interact.get("images", 0) != stored_images:
             return (f"the interact widget shows {interact.get('images', 0)} image(s), the stored "
                     f"output has {stored_images}")
@@ -110,7 +105,7 @@ def compare_cell(stored: nbformat.NotebookNode, executed: nbformat.NotebookNode,
         # the stored streams; the rest (the widget itself) is compared as nbval does.
         stored_text = "".join(o.text for o in reference if o.output_type == "stream")
         cell_text = "".join(o.text for o in test if o.output_type == "stream")
-        reference = [o for o in reference if o.output_type != "stream" and not is_image(o)]
+        reference = [o for o in reference if o.output_type != "stream" and not _is_image(o)]
         test = [o for o in test if o.output_type != "stream"]
         cell = _Cell(patterns)
         shown, want = interact.get("text", ""), _strip_lines(cell.sanitize(stored_text))
