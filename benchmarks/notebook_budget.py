@@ -7,6 +7,10 @@ memory reported is the largest of that run's processes (pytest or the kernel), f
 Budget: the English notebooks together <= 5 minutes with a warm cache and <= 12 minutes from an
 empty one (`--cold`: a fresh COURSE_DATA_DIR for the whole run, so notebook 04 pretrains the course
 ResNet-50 and notebook 07 its GPT, as on a fresh clone), each <= 3 GiB, on a 2-core CPU.
+
+Machines of one kind differ up to 2x in speed at equal GEMM peak, so a calibration run is printed
+first: the fp32 GEMM rate and the training speed of the two models at the heart of the course
+(ResNet-50 at 32 px, notebook 07's GPT). Compare times across machines through those rates.
 """
 
 from __future__ import annotations
@@ -34,6 +38,52 @@ print(json.dumps({"seconds": seconds, "peak_gib": peak_kib / 2**20, "rc": proc.r
 """
 
 
+CALIBRATION = r"""
+import json, time, torch
+from torch import nn
+from torchvision.models import resnet50
+from course_utils.gpt import GPT, GPTConfig
+
+def best_rate(step, work, repeats):  # work units per second, best of `repeats` after one warm-up
+    step()
+    best = min(_timed(step) for _ in range(repeats))
+    return work / best
+
+def _timed(step):
+    start = time.perf_counter(); step(); return time.perf_counter() - start
+
+torch.manual_seed(0)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+gemm = best_rate(lambda: a @ b, 2 * 1024**3 / 1e9, 10)
+
+def train_step(model, inputs, targets, loss_fn):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    def step():
+        optimizer.zero_grad()
+        loss_fn(model(inputs), targets).backward()
+        optimizer.step()
+    return step
+
+cnn = resnet50(num_classes=10)
+images, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+resnet = best_rate(train_step(cnn, images, labels, nn.functional.cross_entropy), 64, 3)
+
+gpt = GPT(GPTConfig(vocab_size=1024, context_length=64, d_model=128, n_layers=3, n_heads=4))
+tokens = torch.randint(0, 1024, (32, 65))
+lm_loss = lambda logits, t: nn.functional.cross_entropy(logits.flatten(0, 1), t.flatten())
+gpt_rate = best_rate(train_step(gpt, tokens[:, :-1], tokens[:, 1:], lm_loss), 1, 10)
+print(json.dumps({"gemm_gflops": gemm, "resnet50_img_s": resnet, "gpt_steps_s": gpt_rate,
+                  "threads": torch.get_num_threads()}))
+"""
+
+
+def calibrate(env: dict) -> dict:
+    """The machine's speed on the course's own work, measured in a fresh process (~15 s)."""
+    out = subprocess.run([sys.executable, "-c", CALIBRATION], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def measure(path: Path, env: dict) -> dict:
     out = subprocess.run([sys.executable, "-c", WRAPPER, str(path)], cwd=ROOT, env=env,
                          capture_output=True, text=True, check=True)
@@ -47,6 +97,10 @@ def main(argv: list[str]) -> int:
     if cold:  # one empty cache for the whole run, as on a fresh clone
         env["COURSE_DATA_DIR"] = tempfile.mkdtemp(prefix="course-cold-cache-")
     budget = COLD_SECONDS if cold else WARM_SECONDS
+    speed = calibrate(env)
+    print(f"calibration ({speed['threads']} threads): fp32 GEMM {speed['gemm_gflops']:.0f} GFLOP/s, "
+          f"ResNet-50 training {speed['resnet50_img_s']:.0f} img/s (32 px, batch 64), "
+          f"GPT training {speed['gpt_steps_s']:.1f} steps/s (notebook 07's model, batch 32)")
     total, worst, ok = 0.0, 0.0, True
     print(f"{'notebook':40s} {'time (s)':>9s} {'peak (GiB)':>10s}  result"
           f"  ({'empty' if cold else 'warm'} cache)")
