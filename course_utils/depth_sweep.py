@@ -7,7 +7,8 @@ module is the plumbing it runs:
   BatchNorm), a pooled linear head;
 * :func:`train_arm` -- one run of SGD with momentum: the loss of every step and the test accuracy;
 * :func:`sweep_arms` -- the learning-rate sweep on seed 0 and the 3-seed runs at the chosen rate,
-  every run judged by :func:`course_utils.losses.sanity_problem`;
+  every run judged by :func:`course_utils.losses.sanity_problem`, the arms in parallel processes
+  when asked;
 * :func:`results_table`, :func:`format_sweep`, :func:`format_results` -- the numbers and the text.
 """
 
@@ -23,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from course_utils.losses import sanity_problem
+from course_utils.parallel import fork_map
 from course_utils.training import evaluate
 
 __all__ = ["ResidualBlock", "plain_block", "DeepNet", "train_arm", "final_loss", "first_loss",
@@ -137,44 +139,54 @@ class SweepResult:
 
 def sweep_arms(arms: dict[str, Callable[[], nn.Module]], train_set: Dataset, test_set: Dataset,
                lrs: Sequence[float], seeds: Sequence[int] = (0, 1, 2), steps: int = 200,
-               num_classes: int = 10) -> SweepResult:
+               num_classes: int = 10, workers: int = 1) -> SweepResult:
     """Choose each arm's learning rate by one rule, then run it on every seed.
 
     Seed 0 runs at the rates of ``lrs``, smallest first, until a run after a sane one fails the
     check or ends no lower than the best so far (the loss is roughly U-shaped in the rate). Then
     the sane rates are taken from the lowest final loss up, and the first one at which the other
     seeds pass the check too is kept. An arm with no such rate is missing from ``runs``.
+
+    The arms are independent: ``workers > 1`` runs them in that many forked processes
+    (:func:`course_utils.parallel.fork_map`), with the same results as one after another.
     """
-    result = SweepResult(tuple(lrs), tuple(seeds))
 
-    def run(name: str, lr: float, seed: int) -> Run:
-        return train_arm(arms[name], lr, seed, train_set, test_set, steps)
+    def one_arm(name: str):
+        rejected: dict[tuple[str, float, int], str] = {}
 
-    def sane(name: str, lr: float, seed: int, run_: Run) -> bool:
-        losses, _ = run_
-        problem = sanity_problem(losses[0], losses, num_classes,
-                                 name=f"{name}, lr {lr}, seed {seed}")
-        if problem is not None:
-            result.rejected[name, lr, seed] = problem
-        return problem is None
+        def run(lr: float, seed: int) -> Run:
+            return train_arm(arms[name], lr, seed, train_set, test_set, steps)
 
-    for name in arms:
+        def sane(lr: float, seed: int, run_: Run) -> bool:
+            losses, _ = run_
+            problem = sanity_problem(losses[0], losses, num_classes,
+                                     name=f"{name}, lr {lr}, seed {seed}")
+            if problem is not None:
+                rejected[name, lr, seed] = problem
+            return problem is None
+
         tried: dict[float, Run] = {}
         best = math.inf
         for lr in lrs:
-            tried[lr] = run(name, lr, seeds[0])
-            if sane(name, lr, seeds[0], tried[lr]) and final_loss(*tried[lr]) < best:
+            tried[lr] = run(lr, seeds[0])
+            if sane(lr, seeds[0], tried[lr]) and final_loss(*tried[lr]) < best:
                 best = final_loss(*tried[lr])
             elif best < math.inf:
                 break
-        result.sweep[name] = tried
-        ranked = sorted((lr for lr in tried if (name, lr, seeds[0]) not in result.rejected),
+        ranked = sorted((lr for lr in tried if (name, lr, seeds[0]) not in rejected),
                         key=lambda lr: final_loss(*tried[lr]))
         for lr in ranked:
-            others = [run(name, lr, seed) for seed in seeds[1:]]
-            if all([sane(name, lr, seed, r) for seed, r in zip(seeds[1:], others)]):
-                result.runs[name] = (lr, [tried[lr]] + others)
-                break
+            others = [run(lr, seed) for seed in seeds[1:]]
+            if all([sane(lr, seed, r) for seed, r in zip(seeds[1:], others)]):
+                return tried, (lr, [tried[lr]] + others), rejected
+        return tried, None, rejected
+
+    result = SweepResult(tuple(lrs), tuple(seeds))
+    for name, (tried, chosen, rejected) in zip(arms, fork_map(one_arm, list(arms), workers)):
+        result.sweep[name] = tried
+        if chosen is not None:
+            result.runs[name] = chosen
+        result.rejected.update(rejected)
     return result
 
 

@@ -107,3 +107,19 @@ def test_an_arm_with_no_sane_rate_is_left_out():
     result = sweep_arms({"mlp": mlp}, TRAIN, TEST, lrs=(1e10,), seeds=(0, 1), steps=10,
                         num_classes=4)
     assert "mlp" not in result.runs and "none" in format_sweep(result)
+
+
+def test_arms_in_two_processes_give_the_same_result_as_one_after_another():
+    arms = {"linear": linear, "mlp": mlp, "diverges": mlp}
+    args = dict(lrs=(1e-3, 0.03, 0.3, 1e10), seeds=(0, 1), steps=12, num_classes=4)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # jobs are forked only from a caller on one thread
+    try:
+        one = sweep_arms(arms, TRAIN, TEST, workers=1, **args)
+        two = sweep_arms(arms, TRAIN, TEST, workers=2, **args)
+    finally:
+        torch.set_num_threads(previous)
+    assert any(accuracy is None for tried in one.sweep.values() for _, accuracy in tried.values())
+    assert repr(one.sweep) == repr(two.sweep) and repr(one.runs) == repr(two.runs)  # nan != nan
+    assert list(one.rejected.items()) == list(two.rejected.items()) and one.rejected
+    assert format_sweep(one) == format_sweep(two)

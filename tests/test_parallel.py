@@ -1,0 +1,100 @@
+"""course_utils.parallel.fork_map: the loop's results, in order, from forked workers."""
+
+import os
+import sys
+
+import pytest
+import torch
+
+from course_utils.parallel import available_workers, fork_map
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
+
+
+@pytest.fixture
+def one_thread():
+    """Jobs are forked only from a caller on one thread (the notebooks pin it around a sweep)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def seeded_training(seed):
+    """A tiny seeded training run: its numbers depend on the seed and the thread count only."""
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(8, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    for _ in range(5):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item(), model.weight.detach().clone()
+
+
+@linux
+def test_workers_give_the_loops_results_in_input_order(one_thread):
+    seeds = [3, 1, 4, 1, 5]
+    loop = [seeded_training(s) for s in seeds]
+    forked = fork_map(seeded_training, seeds, workers=2)
+    assert [loss for loss, _ in forked] == [loss for loss, _ in loop]  # the same bits
+    for (_, w1), (_, w2) in zip(forked, loop):
+        assert torch.equal(w1, w2)
+
+
+@linux
+def test_jobs_run_in_other_processes_and_see_the_callers_closure(one_thread):
+    offset = 100  # a local the workers read without pickling it
+
+    def job(i):
+        return os.getpid(), i + offset
+
+    results = fork_map(job, range(4), workers=2)
+    assert [value for _, value in results] == [100, 101, 102, 103]
+    assert os.getpid() not in {pid for pid, _ in results}
+
+
+@linux
+def test_jobs_run_on_one_thread_in_other_processes(one_thread):
+    results = fork_map(lambda _: (os.getpid(), torch.get_num_threads()), range(2), workers=2)
+    assert [threads for _, threads in results] == [1, 1]
+    assert os.getpid() not in {pid for pid, _ in results}
+
+
+def test_a_caller_on_several_threads_runs_the_jobs_in_this_process():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # a forked child would hang in the parent's OpenMP pool
+    try:
+        x = torch.randn(256, 256)
+        x @ x                 # the pool is started
+        assert fork_map(lambda _: (os.getpid(), (x @ x).shape), range(2), workers=2) == \
+            [(os.getpid(), (256, 256))] * 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_one_worker_runs_in_this_process():
+    assert fork_map(lambda _: os.getpid(), range(3), workers=1) == [os.getpid()] * 3
+
+
+@linux
+def test_an_exception_in_a_job_reaches_the_caller(one_thread):
+    def job(i):
+        if i == 2:
+            raise KeyError(f"job {i} failed")
+        return i
+
+    with pytest.raises(KeyError, match="job 2 failed"):
+        fork_map(job, range(4), workers=2)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_bad_worker_counts_are_refused(workers):
+    with pytest.raises(ValueError, match="workers must be a positive int"):
+        fork_map(str, [1, 2], workers=workers)
+
+
+def test_available_workers_is_a_positive_int():
+    assert isinstance(available_workers(), int) and available_workers() >= 1
