@@ -14,7 +14,7 @@ on the command line (``pytest notebooks/03_x.ipynb``) is always checked by nbval
 import importlib.util
 from pathlib import Path
 
-from tools.nbenv import ROOT, configure_env
+from tools.nbenv import OUTPUTS_CPU, ROOT, configure_env, cpu_kind
 
 BROWSER_TEST = ROOT / "tests" / "test_browser.py"
 
@@ -34,6 +34,17 @@ def pytest_configure(config):
     except ImportError:  # nbval not installed: unit tests still run
         return
     RunningKernel.execute_cell_input = _execute_like_jupyterlab
+
+
+def pytest_report_header(config):
+    """Which CPU made the stored outputs and which runs them: on another kind of CPU a notebook's
+    last printed digits can differ (see CONTRIBUTING, "what keeps the stored outputs reproducible")."""
+    made_on = OUTPUTS_CPU.read_text().strip() if OUTPUTS_CPU.exists() else "not recorded"
+    here = cpu_kind()
+    lines = [f"stored outputs made on: {made_on}", f"this CPU:               {here}"]
+    if made_on != here:
+        lines.append("  another kind of CPU: stored numbers may differ in their last digits here")
+    return lines
 
 
 def _browser_test_runs(config) -> bool:

@@ -45,7 +45,8 @@ from tests.browser_support import LabServer, expectations, launch_chromium, run_
 from tools.nbenv import NOTEBOOKS, ROOT
 
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
-ZH_SKIPPED = ("04_developing_a_deep_model.ipynb", "06_large_models.ipynb", "07_small_gpt.ipynb")
+ZH_SKIPPED = ("04_developing_a_deep_model.ipynb", "06_large_models.ipynb", "07_small_gpt.ipynb",
+              "08_instruction_tuning.ipynb")
 SKIP_ZH = pytest.mark.skipif(os.environ.get("COURSE_BROWSER_ALL_ZH") != "1",
                              reason="the Chinese twin of a heavy notebook (COURSE_BROWSER_ALL_ZH=1 runs it)")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from course_utils import answer_key
-from tools.nbenv import NOTEBOOKS, ROOT
+from tools.nbenv import NOTEBOOKS, OUTPUTS_CPU, ROOT, cpu_kind
 from tools.sync_notebooks import course_config, problems
 
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -22,6 +22,15 @@ EXCLUDING = re.compile(r"^# (NBVAL_IGNORE_OUTPUT|NBVAL_SKIP)$", re.M)
 
 def code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+
+
+def test_the_kind_of_cpu_that_made_the_stored_outputs_is_recorded():
+    """Stored numbers reproduce bit for bit only on that kind of CPU (CONTRIBUTING): pytest's header
+    prints the record beside this machine's, in the same format."""
+    made_on = OUTPUTS_CPU.read_text().strip()
+    here = cpu_kind()
+    assert made_on.count("\n") == 0 and " kernels " in made_on and "; features " in made_on, made_on
+    assert " kernels " in here and here.split(";")[0], here
 
 
 def test_notebooks_are_numbered_in_order():

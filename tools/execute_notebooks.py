@@ -4,7 +4,9 @@
     python -m tools.execute_notebooks --all      # English notebooks, then notebooks/zh/
 
 This is how stored outputs are produced: one clean run, execution counts 1..N. Commit the
-result; `make test` then compares a fresh run against it.
+result; `make test` then compares a fresh run against it. The kind of CPU they were made on is
+written to ``tests/stored_outputs_cpu.txt`` (pytest prints it beside this machine's): the stored
+numbers reproduce bit for bit only on that kind of CPU. Re-execute every notebook on one machine.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from tools.nbenv import NOTEBOOKS, configure_env
+from tools.nbenv import NOTEBOOKS, OUTPUTS_CPU, configure_env, cpu_kind
 
 
 class NbvalLikeClient(NotebookClient):
@@ -61,11 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         parser.error("name notebooks to execute, or pass --all")
     configure_env()
+    made_on = cpu_kind()
+    if OUTPUTS_CPU.exists() and OUTPUTS_CPU.read_text().strip() != made_on:
+        print(f"warning: the other stored outputs were made on another kind of CPU "
+              f"({OUTPUTS_CPU.read_text().strip()}); re-execute all of them here (--all)",
+              file=sys.stderr)
     for path in paths:
         seconds = execute(path)
         where = path.resolve()
         label = where.relative_to(NOTEBOOKS) if where.is_relative_to(NOTEBOOKS) else path.name
         print(f"{label}: executed in {seconds:.1f} s", file=sys.stderr)
+    OUTPUTS_CPU.write_text(made_on + "\n")
     return 0
 
 

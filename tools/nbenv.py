@@ -13,6 +13,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+#: The kind of CPU the stored outputs were made on (``tools.execute_notebooks`` writes it).
+OUTPUTS_CPU = ROOT / "tests" / "stored_outputs_cpu.txt"
+#: CPU features that change PyTorch's float32 results in the last digits (kernels chosen by them).
+_NUMERIC_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile")
+
+
+def cpu_kind() -> str:
+    """One line naming what decides this CPU's float32 digits: vendor and model, the features
+    PyTorch's kernels dispatch on, and PyTorch's own pick (``get_cpu_capability``).
+
+    Stored outputs reproduce bit for bit only on a CPU of the same kind (and the same thread
+    count and versions): 03's hand-derived gradients agree with autograd to 0 on one kind of
+    x86 CPU and to 3e-08 on another.
+    """
+    import platform
+
+    import torch
+
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:  # not Linux
+        pass
+    model = info.get("model name") or platform.processor() or platform.machine()
+    flags = set(info.get("flags", "").split())
+    features = " ".join(f for f in _NUMERIC_FLAGS if f in flags) or "-"
+    return (f"{info.get('vendor_id', platform.machine())} {model}; features {features}; "
+            f"PyTorch {torch.__version__} kernels {torch.backends.cpu.get_cpu_capability()}")
 
 
 def configure_env(base: str | os.PathLike | None = None, environ=None) -> Path:
