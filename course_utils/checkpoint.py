@@ -181,6 +181,26 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
     return state
 
 
+def load_cached(path: str | os.PathLike, key: dict) -> tuple[dict | None, str | None]:
+    """A cached result saved with its ``key`` entries: ``(state, None)`` when every entry of
+    ``key`` is stored equal, else ``(None, why)`` (``why`` is None when there is no file).
+
+    The one rule of the course's caches of pretrained and computed runs: a damaged file or
+    another key means "compute it again", never a wrong result.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None, None
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as exc:
+        return None, f"unusable ({exc})"
+    changed = [k for k, v in key.items() if state.get(k) != v]
+    if changed:
+        return None, f"at {path}: made with another configuration ({', '.join(changed)})"
+    return state, None
+
+
 def _check_map_location(map_location: Any) -> None:
     if not isinstance(map_location, (str, torch.device)):
         return  # a dict or a function: torch.load checks it

@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.checkpoint import load_cached, save_checkpoint
 from course_utils.data import cache_dir
 from course_utils.gpt import GPT, GPTConfig
 
@@ -115,19 +115,9 @@ def pretrain_lm(train_tokens: torch.Tensor, val_tokens: torch.Tensor,
 
 
 def _cached(path: Path, key: dict, progress: bool) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        state = load_checkpoint(path)
-    except CheckpointError as exc:
-        if progress:
-            print(f"Cached language model unusable ({exc}); training a new one.")
-        return None
-    if any(state.get(k) != v for k, v in key.items()):
-        if progress:
-            print(f"Cached language model at {path} was made with another configuration or "
-                  "corpus; training a new one.")
-        return None
+    state, why = load_cached(path, key)
+    if why and progress:
+        print(f"Cached language model {why}; training a new one.")
     return state
 
 

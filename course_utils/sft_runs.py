@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.checkpoint import load_cached, save_checkpoint
 from course_utils.data import cache_dir
 from course_utils.gpt import GPT
 from course_utils.parallel import fork_map
@@ -163,19 +163,9 @@ def sft_runs(lm: GPT, tokenizer, pairs: dict, config: SFTRunConfig = SFTRunConfi
 
 
 def _cached(path: Path, key: dict, progress: bool) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        state = load_checkpoint(path)
-    except CheckpointError as exc:
-        if progress:
-            print(f"Cached SFT runs unusable ({exc}); running them again.")
-        return None
-    if any(state.get(k) != v for k, v in key.items()):
-        if progress:
-            print(f"Cached SFT runs at {path} were made with another configuration, pairs or "
-                  "pretrained model; running them again.")
-        return None
+    state, why = load_cached(path, key)
+    if why and progress:
+        print(f"Cached SFT runs {why}; running them again.")
     return state
 
 
