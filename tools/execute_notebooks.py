@@ -64,16 +64,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name notebooks to execute, or pass --all")
     configure_env()
     made_on = cpu_kind()
-    if OUTPUTS_CPU.exists() and OUTPUTS_CPU.read_text().strip() != made_on:
+    recorded = OUTPUTS_CPU.read_text().strip() if OUTPUTS_CPU.exists() else None
+    mixed = recorded not in (None, made_on) and not args.all
+    if mixed:  # the record keeps naming the other CPU: most outputs are still its
         print(f"warning: the other stored outputs were made on another kind of CPU "
-              f"({OUTPUTS_CPU.read_text().strip()}); re-execute all of them here (--all)",
-              file=sys.stderr)
+              f"({recorded}); re-execute all of them here (--all)", file=sys.stderr)
     for path in paths:
         seconds = execute(path)
         where = path.resolve()
         label = where.relative_to(NOTEBOOKS) if where.is_relative_to(NOTEBOOKS) else path.name
         print(f"{label}: executed in {seconds:.1f} s", file=sys.stderr)
-    OUTPUTS_CPU.write_text(made_on + "\n")
+    if not mixed:
+        OUTPUTS_CPU.write_text(made_on + "\n")
     return 0
 
 
