@@ -12,9 +12,10 @@ LOCK   := constraints-test.txt
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
-## test: install the exact versions of constraints-test.txt, then unit tests + every notebook's
-## stored outputs checked once (in the browser test, or by strict `pytest --nbval`)
+## test: install the exact versions of constraints-test.txt, lint (ruff, [tool.ruff] in pyproject.toml),
+## then unit tests + every notebook's stored outputs checked once (in the browser test, or by strict `pytest --nbval`)
 test: $(LOCKED)
+	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest --durations=25
 
 install: $(STAMP)

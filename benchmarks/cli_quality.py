@@ -6,7 +6,8 @@ Two 10-class targets the ``auto`` rule was not tuned on, written to image folder
 the command line as a user would (offline: ``--weights course``, the course's ResNet-50):
 
 - ``symbols``: the characters ``+ = < > ? ! & % # @`` in five Computer Modern fonts the source
-  task never uses (not the math italic, which draws other glyphs at those codes) (the source model saw only capital letters in DejaVu and STIX);
+  task never uses (not the math italic, which draws other glyphs at those codes) (the source model
+  saw only capital letters in DejaVu and STIX);
 - ``textures``: ten procedural textures (stripes at three angles, checks, dots, rings, blobs,
   noise, crosshatch, spokes), random scale, phase, colours and noise: no glyphs at all.
 
@@ -31,7 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -63,8 +63,8 @@ def textures(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         freq, phase, jitter = u(1.5, 3.5), u(0, 2 * math.pi), math.radians(u(-12, 12))
         x, y = xx - cx, yy - cy
 
-        def wave(angle):
-            return torch.sin(2 * math.pi * freq * (x * math.cos(angle) + y * math.sin(angle)) + phase)
+        def wave(angle):  # called in this iteration only, so the loop's current values are the right ones
+            return torch.sin(2 * math.pi * freq * (x * math.cos(angle) + y * math.sin(angle)) + phase)  # noqa: B023
 
         name = TEXTURES[c]
         if name.startswith("stripes"):
@@ -190,10 +190,11 @@ def run(seeds: int, test_per_class: int, ks=(10, 50), out: Path = Path("benchmar
                         if arm == "auto" and k == min(ks) and target == targets[0] and seed == 0:
                             (out / "cli_quality_example.txt").write_text(text)
                         chosen = next((line for line in text.splitlines() if line.startswith("auto chose")), "")
-                        status, _, _, _ = cli(["predict", "--model", str(model), str(tmp / "test"), "--csv", str(csv_path)])
+                        status, _, _, _ = cli(["predict", "--model", str(model), str(tmp / "test"),
+                                               "--csv", str(csv_path)])
                         assert status == 0
-                        record(dict(base, arm=arm, acc=csv_accuracy(csv_path), cpu_s=round(cpu, 1), wall_s=round(wall, 1),
-                                    chosen=chosen.split(":")[0].removeprefix("auto chose ")))
+                        record(dict(base, arm=arm, acc=csv_accuracy(csv_path), cpu_s=round(cpu, 1),
+                                    wall_s=round(wall, 1), chosen=chosen.split(":")[0].removeprefix("auto chose ")))
     return rows
 
 
@@ -220,7 +221,8 @@ def summarize(rows: list[dict]) -> str:
                 gaps = [d["auto"] - max(d[f"probe-{s}"] for s in STAGES) for d in by_seed.values()]
                 above = [d["auto"] - d["pixels-logreg"] for d in by_seed.values()]
                 lines.append(f"- {target}, 10/class: default minus best single-stage probe "
-                             f"{statistics.mean(gaps):+.3f} (goal >= -0.03: {'met' if statistics.mean(gaps) >= -0.03 else 'NOT met'}); "
+                             f"{statistics.mean(gaps):+.3f} "
+                             f"(goal >= -0.03: {'met' if statistics.mean(gaps) >= -0.03 else 'NOT met'}); "
                              f"default minus pixel logistic regression {statistics.mean(above):+.3f} "
                              f"(goal >= +0.15: {'met' if statistics.mean(above) >= 0.15 else 'NOT met'})")
             else:

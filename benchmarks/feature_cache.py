@@ -31,8 +31,10 @@ def probe(weights, train, epochs: int, lr: float, cached: bool) -> tuple[nn.Modu
     """Train a linear probe; return (model, seconds of training, feature extraction included)."""
     seed_everything(0)  # the same new head in both runs
     model = freeze(load_resnet50(10, weights, verbose=False), ["fc"])
-    loader = lambda ds: DataLoader(ds, batch_size=32, shuffle=True,
-                                   generator=torch.Generator().manual_seed(0))
+
+    def loader(ds):
+        return DataLoader(ds, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
+
     start = time.perf_counter()
     if cached:
         features = extract_features(model, DataLoader(train, batch_size=128))  # once: (N, 2048)

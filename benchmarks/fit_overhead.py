@@ -79,7 +79,7 @@ def measure(workload, rounds: int) -> dict[str, float]:
     }
     wall: dict[str, list[float]] = {name: [] for name in runs}
     cpu: dict[str, list[float]] = {name: [] for name in runs}
-    for name, run in runs.items():  # warm-up: allocator, thread pool, first-call costs
+    for run in runs.values():  # warm-up: allocator, thread pool, first-call costs
         with contextlib.redirect_stderr(io.StringIO()):
             run()
     for _ in range(rounds):

@@ -4,4 +4,6 @@ Importing it has no side effects: nothing is seeded, printed, downloaded or rest
 Import what you need explicitly, e.g. ``from course_utils.repro import seed_everything``.
 """
 
+__all__ = []
+
 __version__ = "0.1.0"

@@ -8,6 +8,8 @@ import sys
 from course_utils import commands
 from course_utils.doctor import main as doctor_main
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils")

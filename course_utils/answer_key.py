@@ -24,18 +24,18 @@ from pathlib import Path
 
 from course_utils.atomic import atomic_write
 
-__all__ = ["load", "keys", "entry", "encode", "decode", "rewrite", "ANSWERS"]
+__all__ = ["entry"]
 
 #: The folder of the per-notebook answer files (package data).
 ANSWERS = Path(__file__).resolve().parent / "answers"
 
 
-def decode(text: str) -> dict[str, dict]:
+def _decode(text: str) -> dict[str, dict]:
     """The entries stored in one answer file's text."""
     return json.loads(base64.b64decode("".join(text.split())).decode("utf-8"))
 
 
-def encode(entries: dict[str, dict]) -> str:
+def _encode(entries: dict[str, dict]) -> str:
     """The text of an answer file for ``entries`` (sorted, 96-character lines)."""
     raw = json.dumps(entries, ensure_ascii=False, sort_keys=True, indent=0).encode("utf-8")
     return "\n".join(textwrap.wrap(base64.b64encode(raw).decode("ascii"), 96)) + "\n"
@@ -45,7 +45,7 @@ def encode(entries: dict[str, dict]) -> str:
 def _all() -> str:
     entries: dict[str, dict] = {}
     for path in sorted(ANSWERS.glob("*.b64")):
-        entries.update(decode(path.read_text(encoding="ascii")))
+        entries.update(_decode(path.read_text(encoding="ascii")))
     return json.dumps(entries)
 
 
@@ -83,7 +83,7 @@ def rewrite(entries: dict[str, dict], folder: str | os.PathLike | None = None) -
     written = []
     for notebook, part in sorted(by_notebook.items()):
         path = folder / f"{notebook}.b64"
-        text = encode(part)
+        text = _encode(part)
         if not path.exists() or path.read_text(encoding="ascii") != text:
             with atomic_write(path) as f:
                 f.write(text.encode("ascii"))

@@ -16,8 +16,11 @@ import glob
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+
+__all__ = ["atomic_write"]
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+__all__ = ["RandomAffine"]
+
 
 class RandomAffine(nn.Module):
     """Rotate each image by up to ``degrees``, rescale it by a factor in 1 ± ``scale`` and shift it

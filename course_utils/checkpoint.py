@@ -29,7 +29,10 @@ from torch import nn
 
 from course_utils.atomic import atomic_write
 from course_utils.repro import device_missing
-from course_utils.rng_state import loader_generators, rng_state, set_rng_state  # noqa: F401
+from course_utils.rng_state import loader_generators, rng_state, set_rng_state
+
+__all__ = ["CheckpointError", "save_checkpoint", "verify_file", "load_checkpoint", "load_cached",
+           "restore_states", "state_dict_mismatch", "loader_generators", "rng_state", "set_rng_state"]
 
 
 class CheckpointError(RuntimeError):

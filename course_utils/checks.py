@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from course_utils.exercises import MESSAGES, Verdict
+
+__all__ = ["check_log_softmax", "check_conv2d_parameters", "check_sgd_momentum", "check_kaiming_std",
+           "check_freeze", "check_lora_forward", "check_causal_attention"]
 
 class _Mismatch(Exception):
     """Raised inside a checker with the message for the learner."""
@@ -31,7 +35,7 @@ def _call(fn: Callable, case: str, *args: Any) -> Any:
     except NotImplementedError:
         raise
     except Exception as exc:  # the learner's bug: report it as a verdict, never crash the cell
-        raise _Mismatch(MESSAGES["error"].format(error=f"{type(exc).__name__}: {exc}", case=case))
+        raise _Mismatch(MESSAGES["error"].format(error=f"{type(exc).__name__}: {exc}", case=case)) from exc
 
 
 def _same(got: Any, expected: torch.Tensor, case: str, atol: float = 1e-5, rtol: float = 1e-5) -> None:

@@ -13,9 +13,9 @@ ResNet and names the first mistake it finds:
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,16 +23,19 @@ from torch import nn
 from course_utils import i18n
 from course_utils.exercises import MESSAGES as COMMON, Verdict
 
-__all__ = ["TRAINED", "RATES", "MESSAGES", "TinyResNet", "check_finetune_setup"]
+__all__ = ["check_finetune_setup"]
 
 #: the modules the set-up trains, and each one's learning rate as a fraction of the head's
 TRAINED = ("fc", "layer4", "layer3")
 RATES = {"fc": 1.0, "layer4": 1 / 3, "layer3": 1 / 10}
 
 MESSAGES = {
-    "no_head": {"en": "model.fc is {got}, not an nn.Linear: replace the head with nn.Linear(model.fc.in_features, num_classes).",
-                "zh": "model.fc 是 {got}，不是 nn.Linear：请用 nn.Linear(model.fc.in_features, num_classes) 替换分类头。"},
-    "old_head": {"en": "model.fc is still the pretrained head: replace it with a new nn.Linear(model.fc.in_features, num_classes).",
+    "no_head": {"en": "model.fc is {got}, not an nn.Linear: replace the head with "
+                      "nn.Linear(model.fc.in_features, num_classes).",
+                "zh": "model.fc 是 {got}，不是 nn.Linear：请用 "
+                      "nn.Linear(model.fc.in_features, num_classes) 替换分类头。"},
+    "old_head": {"en": "model.fc is still the pretrained head: replace it with a new "
+                       "nn.Linear(model.fc.in_features, num_classes).",
                  "zh": "model.fc 仍是预训练的分类头：请换成新的 nn.Linear(model.fc.in_features, num_classes)。"},
     "head_shape": {"en": "The new head is Linear({i}, {o}); for {n} classes it must be Linear({i0}, {n}): "
                          "in_features from the old head, out_features = num_classes.",
@@ -45,9 +48,11 @@ MESSAGES = {
                    "zh": "主干没有冻结：{trained} 之外仍有 {n} 个参数需要梯度，例如 {name!r}。"},
     "frozen_trained": {"en": "{name!r} does not require a gradient, but {module} must train: freeze everything, "
                              "then requires_grad_(True) on {trained}.",
-                       "zh": "{name!r} 不需要梯度，但 {module} 必须训练：先冻结全部，再对 {trained} 调用 requires_grad_(True)。"},
+                       "zh": "{name!r} 不需要梯度，但 {module} 必须训练：先冻结全部，"
+                             "再对 {trained} 调用 requires_grad_(True)。"},
     "bn_train": {"en": "After model.train(), a forward pass changed the frozen BatchNorm buffer {name!r}: "
-                       "requires_grad_(False) does not freeze running statistics (section 6); freeze(model, [...]) does.",
+                       "requires_grad_(False) does not freeze running statistics (section 6); "
+                       "freeze(model, [...]) does.",
                  "zh": "调用 model.train() 之后，一次前向传播改变了已冻结的批量规范化缓冲区 {name!r}："
                        "requires_grad_(False) 冻结不了滑动统计量（第 6 节）；freeze(model, [...]) 可以。"},
     "frozen_in_optimizer": {"en": "The optimizer holds the frozen parameter {name!r}: build the groups from trainable "
@@ -57,16 +62,21 @@ MESSAGES = {
                       "belongs to exactly one group; build each group from one module's parameters.",
                 "zh": "有参数同时出现在两个参数组中（torch.optim 不接受）：每个参数只能属于一个组；"
                       "每个组只由一个模块的参数构成。"},
-    "missing": {"en": "{n} trainable parameters are in no parameter group, e.g. {name!r}: they would never be updated.",
+    "missing": {"en": "{n} trainable parameters are in no parameter group, e.g. {name!r}: "
+                      "they would never be updated.",
                 "zh": "有 {n} 个可训练参数不在任何参数组中，例如 {name!r}：它们永远不会被更新。"},
-    "mixed": {"en": "Parameter group {g} mixes {modules}: one group per trained module ({trained}), each with its own rate.",
-              "zh": "第 {g} 个参数组混合了 {modules}：每个训练的模块（{trained}）一个组，各有自己的学习率。"},
+    "mixed": {"en": "Parameter group {g} mixes {modules}: one group per trained module ({trained}), "
+                    "each with its own rate.",
+              "zh": "第 {g} 个参数组混合了 {modules}：每个训练的模块（{trained}）一个组，"
+                    "各有自己的学习率。"},
     "order": {"en": "Rates in the wrong order: {rates}. The head starts from random numbers and must move most; "
                     "earlier layers are more general and should move less: fc > layer4 > layer3.",
               "zh": "学习率顺序不对：{rates}。分类头从随机数开始，需要移动最多；越靠前的层越通用，"
                     "应当移动越少：fc > layer4 > layer3。"},
-    "rates": {"en": "Rates {rates}; with lr = {lr:g} expected fc {fc:g}, layer4 {l4:g} (lr / 3), layer3 {l3:g} (lr / 10).",
-              "zh": "学习率为 {rates}；lr = {lr:g} 时应为 fc {fc:g}、layer4 {l4:g}（lr / 3）、layer3 {l3:g}（lr / 10）。"},
+    "rates": {"en": "Rates {rates}; with lr = {lr:g} expected fc {fc:g}, layer4 {l4:g} (lr / 3), "
+                    "layer3 {l3:g} (lr / 10).",
+              "zh": "学习率为 {rates}；lr = {lr:g} 时应为 fc {fc:g}、layer4 {l4:g}（lr / 3）、"
+                    "layer3 {l3:g}（lr / 10）。"},
     "ok": {"en": "Correct: a new {n}-way head; {trained} trainable ({p:,} parameters), the rest frozen, BatchNorm "
                  "statistics included; one group each at fc {fc:g}, layer4 {l4:g}, layer3 {l3:g}.",
            "zh": "正确：新的 {n} 类分类头；{trained} 可训练（{p:,} 个参数），其余冻结，批量规范化统计量也冻结；"
@@ -124,10 +134,10 @@ def check_finetune_setup(setup: Callable[[nn.Module, int, float], Any]) -> Verdi
             raise
         except ValueError as exc:
             if "more than one parameter group" in str(exc):  # torch.optim's own check
-                raise _Mismatch(_say("overlap"))
-            raise _Mismatch(COMMON["error"].format(error=f"ValueError: {exc}", case=case))
+                raise _Mismatch(_say("overlap")) from exc
+            raise _Mismatch(COMMON["error"].format(error=f"ValueError: {exc}", case=case)) from exc
         except Exception as exc:  # the learner's bug: report it, never crash the cell
-            raise _Mismatch(COMMON["error"].format(error=f"{type(exc).__name__}: {exc}", case=case))
+            raise _Mismatch(COMMON["error"].format(error=f"{type(exc).__name__}: {exc}", case=case)) from exc
         head = model.fc
         if not isinstance(head, nn.Linear):
             raise _Mismatch(_say("no_head", got=type(head).__name__))

@@ -9,7 +9,7 @@ mistakes (a residual connection missing, post-norm, the branches swapped).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

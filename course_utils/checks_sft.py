@@ -8,14 +8,14 @@ not masked, the ``<|assistant|>`` token or the first answer token on the wrong s
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from course_utils.exercises import MESSAGES, Verdict
 from course_utils.i18n import message
 
-__all__ = ["check_sft_targets", "reference_targets"]
+__all__ = ["check_sft_targets"]
 
 USER, ASSISTANT, END = 1024, 1025, 1026
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ from course_utils import i18n
 from course_utils.exercises import MESSAGES as COMMON, Verdict
 from course_utils.training import train_one_epoch
 
-__all__ = ["MESSAGES", "check_train_one_epoch"]
+__all__ = ["check_train_one_epoch"]
 
 #: The verdicts of :func:`check_train_one_epoch`, in both languages.
 MESSAGES = {

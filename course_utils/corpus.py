@@ -20,6 +20,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["TASK_PACKAGES", "EXTRA_MODULES", "collect_docstrings", "corpus_text", "corpus_sha256",
+           "task_split"]
+
 #: The 10 packages of the classification task: present in Python 3.10 to 3.13, each with at
 #: least 48 docstrings in 3.11 (20 test + 8 validation + 20 training).
 TASK_PACKAGES = ("asyncio", "email", "http", "importlib", "logging", "multiprocessing",

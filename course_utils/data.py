@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from torch.utils.data import Dataset, Subset
 from torchvision import transforms as T
 
 from course_utils.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks, render_glyphs
+
+__all__ = ["MEAN", "STD", "normalize", "SOURCE_CLASSES", "DatasetUnavailableError", "CacheNotWritableError",
+           "cache_dir", "source_dataset", "target_dataset", "denormalize"]
 
 #: The course's one input transform, for every dataset: [0, 1] pixels -> about [-2, 2].
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)

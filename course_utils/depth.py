@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-__all__ = ["depth", "DEPTH_LAYERS", "NOT_DEPTH_LAYERS"]
+__all__ = ["DEPTH_LAYERS", "depth"]
 
 #: Layer types that count towards depth: the ones that multiply by a weight matrix or kernel.
 DEPTH_LAYERS: tuple[type, ...] = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
 #: Layers that hold parameters but, by convention, are not counted in a network's depth.
-NOT_DEPTH_LAYERS: tuple[type, ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
+_NOT_DEPTH_LAYERS: tuple[type, ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
                                       nn.Embedding, nn.EmbeddingBag, nn.PReLU) + \
     ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 _DEPTH_FUNCTIONS = {F.linear, F.bilinear, F.conv1d, F.conv2d, F.conv3d,
@@ -70,7 +70,7 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
     modules = dict(graph_module.named_modules())
     for node in graph_module.graph.nodes:  # an opaque call holding weights would count 0: refuse
         module = modules.get(node.target) if node.op == "call_module" else None
-        if (module is not None and not isinstance(module, layer_types + NOT_DEPTH_LAYERS)
+        if (module is not None and not isinstance(module, layer_types + _NOT_DEPTH_LAYERS)
                 and any(True for _ in module.parameters())):
             kind = type(module).__name__
             raise ValueError(f"depth() cannot see inside '{node.target}' ({kind}): it holds "

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -24,6 +24,9 @@ from torch.distributed.nn.functional import all_reduce as differentiable_all_red
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from course_utils.repro import get_device
+
+__all__ = ["run_launcher", "DistInfo", "init_distributed", "cleanup", "main_first", "make_loader",
+           "all_reduce_mean", "prepare_model", "unwrap"]
 
 
 #: What PyTorch 2.14's gloo backend prints when it aborts a CPU process as it exits, after the

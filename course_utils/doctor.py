@@ -9,16 +9,17 @@ status tags, package names and commands stay as they are typed. The texts are :d
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as metadata
 import re
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from course_utils.i18n import cjk_font, message
+
+__all__ = ["run_checks", "main"]
 
 MIN_PYTHON = (3, 10)
 DISTRIBUTION = "course-utils"  # this package, as pip knows it
@@ -53,7 +54,8 @@ MESSAGES = {
                        "GPU 只会让可选部分更快"},
     "digits": {"en": "scikit-learn digits: {n} images", "zh": "scikit-learn 手写数字：{n} 张图像"},
     "digits_broken": {"en": "scikit-learn's digits did not load ({error}); reinstall: pip install -U scikit-learn",
-                      "zh": "scikit-learn 的手写数字数据集加载失败（{error}）；请重新安装：pip install -U scikit-learn"},
+                      "zh": "scikit-learn 的手写数字数据集加载失败（{error}）；"
+                            "请重新安装：pip install -U scikit-learn"},
     "cache_unwritable": {"en": "cannot write the course's cache ({error}); set COURSE_DATA_DIR to a writable folder",
                          "zh": "无法写入课程的缓存（{error}）；请把 COURSE_DATA_DIR 设为一个可写的文件夹"},
     "cache_damaged": {"en": "damaged cached model(s): {models}. Delete them: the notebook that needs a "

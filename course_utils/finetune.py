@@ -11,11 +11,13 @@ Imports only torch. Loading weights lives in :mod:`course_utils.weights`; the co
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+__all__ = ["STRATEGIES", "freeze", "param_groups", "make_optimizer", "extract_features", "strategy_lrs"]
 
 #: strategy name -> submodules left trainable (None: all of them); see :func:`freeze`.
 STRATEGIES: dict[str, list[str] | None] = {

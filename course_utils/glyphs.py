@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+__all__ = ["SOURCE_FONTS", "HELD_OUT_FONTS", "glyph_masks", "render_glyphs"]
+
 #: 16 fonts for the source task: DejaVu Sans/Serif/Mono and STIX, each regular, bold, italic.
 SOURCE_FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique",
                 "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "DejaVuSerif-BoldItalic",

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+__all__ = ["GPTConfig", "gpt_parameter_count", "Block", "GPT", "GPTClassifier", "generate"]
 
 
 @dataclass(frozen=True)

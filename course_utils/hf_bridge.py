@@ -28,6 +28,8 @@ import torch
 
 from course_utils.gpt import GPT, GPTConfig
 
+__all__ = ["name_pairs", "to_hf_model", "copy_lora_to_peft"]
+
 #: Per block: (our layer, Hugging Face layer, is a projection stored transposed by HF?)
 _BLOCK_LAYERS = [("ln1", "ln_1", False), ("attn.qkv", "attn.c_attn", True),
                  ("attn.proj", "attn.c_proj", True), ("ln2", "ln_2", False),

@@ -11,13 +11,15 @@ never silently trained on; a file with an image extension that cannot be decoded
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
+
+__all__ = ["ImageFolderError", "load_image", "image_folder", "stratified_split"]
 
 
 class ImageFolderError(ValueError):

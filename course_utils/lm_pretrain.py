@@ -27,6 +27,8 @@ from course_utils.checkpoint import load_cached, save_checkpoint
 from course_utils.data import cache_dir
 from course_utils.gpt import GPT, GPTConfig
 
+__all__ = ["LMPretrainConfig", "evaluate_lm", "pretrain_lm", "train_lm"]
+
 FORMAT = "course_utils.lm_pretrain/2"  # bump when the code of the recipe changes meaning
 
 

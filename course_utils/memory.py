@@ -16,16 +16,15 @@ Measurements (tensor bytes, not the allocator's cached pages nor the process's R
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-__all__ = ["BYTES_PER_PARAM", "MLP_SAVED", "TrainingState", "training_state_bytes",
-           "transformer_activation_bytes", "training_flops", "tensor_bytes", "PeakMemory",
-           "saved_tensor_bytes"]
+__all__ = ["BYTES_PER_PARAM", "training_state_bytes", "transformer_activation_bytes", "training_flops",
+           "tensor_bytes", "PeakMemory", "saved_tensor_bytes"]
 
 #: Bytes per parameter as (weights, gradients, optimizer state). Two mixed-precision schemes:
 #: "autocast_adam" is ``torch.autocast``'s: the parameters, their gradients and Adam's m and v stay
@@ -41,7 +40,7 @@ BYTES_PER_PARAM: dict[str, tuple[int, int, int]] = {
 }
 #: Feed-forward tensors autograd saves per token, in units of d_ff: GELU keeps its input and output
 #: (2); SwiGLU (LLaMA) keeps the gate and up projections, SiLU(gate) and their product (4).
-MLP_SAVED: dict[str, int] = {"gelu": 2, "swiglu": 4}
+_MLP_SAVED: dict[str, int] = {"gelu": 2, "swiglu": 4}
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,9 @@ def transformer_activation_bytes(batch_size: int, seq_len: int, d_model: int, n_
         _count(name, value, minimum=1)
     _count("n_heads", n_heads)  # 0 for fused attention
     d_ff = 4 * d_model if d_ff is None else _count("d_ff", d_ff, minimum=1)
-    if mlp not in MLP_SAVED:
-        raise ValueError(f"unknown mlp {mlp!r}; choose one of {sorted(MLP_SAVED)}")
-    per_token = 8 * d_model + MLP_SAVED[mlp] * d_ff + n_heads * seq_len
+    if mlp not in _MLP_SAVED:
+        raise ValueError(f"unknown mlp {mlp!r}; choose one of {sorted(_MLP_SAVED)}")
+    per_token = 8 * d_model + _MLP_SAVED[mlp] * d_ff + n_heads * seq_len
     return bytes_per_value * batch_size * seq_len * n_layers * per_token
 
 

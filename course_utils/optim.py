@@ -16,9 +16,11 @@ The state is stored under PyTorch's key ``"momentum_buffer"``, so the two are in
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
+
+__all__ = ["SGD", "AdamW"]
 
 
 class SGD(torch.optim.Optimizer):

@@ -20,7 +20,8 @@ import multiprocessing
 import os
 import sys
 import warnings
-from typing import Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import torch
 

@@ -10,13 +10,13 @@ Depth (weighted layers on the longest path) lives in :mod:`course_utils.depth`.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
-__all__ = ["count_parameters", "expected_parameters", "parameter_formula", "supported_layers",
-           "parameter_table", "format_table", "group_rows"]
+__all__ = ["count_parameters", "expected_parameters", "parameter_formula", "parameter_table", "group_rows",
+           "format_table"]
 
 
 def _check_module(model: object) -> nn.Module:

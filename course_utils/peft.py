@@ -14,12 +14,12 @@ plain Linear layer, no extra cost at inference.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
-__all__ = ["LoRALinear", "apply_lora", "merge_lora", "lora_parameters"]
+__all__ = ["LoRALinear", "apply_lora", "merge_lora"]
 
 
 class LoRALinear(nn.Module):

@@ -9,9 +9,13 @@ drawn as given unless it is one of those keys (wrap others in ``figure_text("...
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from course_utils.i18n import figure_text
+
+__all__ = ["plot_parameter_counts", "plot_history", "plot_histories", "plot_confusion_matrix",
+           "plot_prediction_grid", "plot_image_grid", "plot_layer_stats", "plot_memory_breakdown",
+           "plot_transfer_grid"]
 
 #: The labels the plots write themselves, in Chinese (``{}`` is filled after translating).
 PLOT_TEXT = {

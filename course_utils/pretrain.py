@@ -32,6 +32,9 @@ from course_utils.data import SOURCE_CLASSES, CacheNotWritableError, cache_dir, 
 from course_utils.repro import get_device
 from course_utils.training import fit
 
+__all__ = ["PretrainConfig", "source_checkpoint_path", "build_source_model", "pretrain_source_model",
+           "pretraining_recipe"]
+
 FORMAT = "course_utils.pretrain/2"  # bump when the data or the recipe changes meaning
 #: Training images per second of torchvision's ResNet-50 at 32 px with 2 CPU threads, measured
 #: on an idle 2-core machine; the "about how long" estimate scales it by threads and pixels.

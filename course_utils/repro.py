@@ -14,6 +14,8 @@ import random
 import numpy as np
 import torch
 
+__all__ = ["seed_everything", "pin_threads", "get_device", "device_missing"]
+
 #: Thread count for checked (nbval) runs. 2 matches Colab's free CPU and the CI machine.
 CHECKED_THREADS = 2
 

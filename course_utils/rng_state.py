@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["loader_generators", "rng_state", "set_rng_state"]
+
 
 def loader_generators(loader: Any) -> dict[str, torch.Generator]:
     """The torch generators that decide a DataLoader's order (shuffling, worker seeds), by role."""

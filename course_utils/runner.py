@@ -11,7 +11,7 @@ pinned-memory loaders. On the CPU everything is float32 unless bfloat16 is asked
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 
 from course_utils.distributed import DistInfo, all_reduce_mean, prepare_model, unwrap
 from course_utils.finetune import STRATEGIES, freeze, make_optimizer, strategy_lrs
+
+__all__ = ["PRECISIONS", "select_precision", "predict", "confusion_matrix", "finetune_model"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 

@@ -30,9 +30,8 @@ from torch.nn import functional as F
 from course_utils.corpus import EXTRA_MODULES, TASK_PACKAGES, _source_files
 from course_utils.gpt import GPT, GPTConfig
 
-__all__ = ["VAL_MODULES", "TEST_MODULES", "SPECIAL_TOKENS", "FIGURE_TEXT", "Pair", "first_sentence",
-           "signature_pairs", "sft_splits", "ChatTemplate", "grow_vocab", "sft_targets",
-           "collate", "answer_nats", "greedy_answers", "first_word", "bits_per_byte"]
+__all__ = ["VAL_MODULES", "TEST_MODULES", "SPECIAL_TOKENS", "FIGURE_TEXT", "sft_splits", "ChatTemplate",
+           "grow_vocab", "collate", "answer_nats", "greedy_answers", "first_word", "bits_per_byte"]
 
 #: Standard-library modules outside the pretraining corpus (present with source in 3.10-3.13;
 #: one missing from an interpreter is skipped; the corpus leaves GUI modules out, so tkinter and
@@ -81,7 +80,7 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, owner: str | None) 
     return f"{owner + '.' if owner else ''}{node.name}({ast.unparse(args)})"
 
 
-def signature_pairs(packages: tuple[str, ...], max_chars: int = 120) -> list[Pair]:
+def _signature_pairs(packages: tuple[str, ...], max_chars: int = 120) -> list[Pair]:
     """``(signature, first sentence)`` of every public function and method with a docstring
     in ``packages`` (and their submodules), in a fixed order; answers over ``max_chars``
     characters or without a full stop are left out."""
@@ -112,7 +111,7 @@ def sft_splits(max_chars: int = 120) -> dict[str, list[Pair]]:
     for split, packages in [("train", TASK_PACKAGES + EXTRA_MODULES), ("val", VAL_MODULES),
                             ("test", TEST_MODULES)]:
         kept = []
-        for pair in signature_pairs(packages, max_chars):
+        for pair in _signature_pairs(packages, max_chars):
             if (pair.prompt, pair.answer) in keep:
                 continue
             if split != "train" and (pair.prompt in seen_prompts or pair.answer in seen_answers):

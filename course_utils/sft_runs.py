@@ -35,14 +35,21 @@ from course_utils.data import cache_dir
 from course_utils.gpt import GPT
 from course_utils.parallel import fork_map
 from course_utils.peft import apply_lora
-from course_utils.sft import (ChatTemplate, SPECIAL_TOKENS, answer_nats, bits_per_byte, collate,
-                              first_word, greedy_answers, grow_vocab)
+from course_utils.sft import (
+    SPECIAL_TOKENS,
+    ChatTemplate,
+    answer_nats,
+    bits_per_byte,
+    collate,
+    first_word,
+    greedy_answers,
+    grow_vocab,
+)
 
-__all__ = ["SFTRunConfig", "ARMS", "make_arm", "train_sft", "evaluate", "cache_key",
-           "sft_runs", "sft_runs_path"]
+__all__ = ["SFTRunConfig", "make_arm", "sft_runs"]
 
 FORMAT = "course_utils.sft_runs/2"  # bump when the recipe's code changes meaning
-ARMS = ("scratch", "SFT", "no mask", "LoRA")
+_ARMS = ("scratch", "SFT", "no mask", "LoRA")
 LORA_TARGETS = ("qkv", "attn.proj", "mlp.fc", "mlp.proj")
 
 
@@ -65,8 +72,8 @@ class SFTRunConfig:
 
 def make_arm(arm: str, lm: GPT, seed: int, lora_r: int = 8) -> GPT:
     """The model an arm starts from (seeded: scratch's weights, LoRA's A matrices)."""
-    if arm not in ARMS + ("no SFT",):
-        raise ValueError(f"unknown arm {arm!r}; one of {ARMS + ('no SFT',)}")
+    if arm not in _ARMS + ("no SFT",):
+        raise ValueError(f"unknown arm {arm!r}; one of {_ARMS + ('no SFT',)}")
     torch.manual_seed(seed)
     if arm == "scratch":
         config = dataclasses.replace(lm.config, vocab_size=lm.config.vocab_size + len(SPECIAL_TOKENS))
@@ -107,8 +114,8 @@ def train_sft(model: GPT, examples: list[tuple[list[int], int]], pad_id: int, *,
     return losses
 
 
-def evaluate(model: GPT, template: ChatTemplate, examples, answers: list[str],
-             n_prompts: int, max_new_tokens: int) -> dict:
+def _evaluate(model: GPT, template: ChatTemplate, examples, answers: list[str],
+              n_prompts: int, max_new_tokens: int) -> dict:
     """Answer bits per byte on every example; first-word accuracy, exact match and stop rate
     of greedy answers to the first ``n_prompts``."""
     nats = answer_nats(model, examples, template.pad)
@@ -140,7 +147,7 @@ def cache_key(config: SFTRunConfig, pairs: dict, lm: GPT) -> dict:
             "pairs_sha256": _sha(texts), "lm_sha256": weights_sha256(lm)}
 
 
-def sft_runs_path() -> Path:
+def _sft_runs_path() -> Path:
     return cache_dir() / "sft_runs.pt"
 
 
@@ -151,7 +158,7 @@ def sft_runs(lm: GPT, tokenizer, pairs: dict, config: SFTRunConfig = SFTRunConfi
     one thread each, the arms in up to ``workers`` forked processes (``None``: one per core;
     :func:`course_utils.parallel.fork_map`), with the same results whatever ``workers`` is."""
     key = cache_key(config, pairs, lm)
-    path = sft_runs_path()
+    path = _sft_runs_path()
     state = None if force else _cached(path, key, progress)
     if state is None:
         state = dict(key, **_compute(lm, tokenizer, pairs, config, progress, workers))
@@ -214,14 +221,14 @@ def _compute(lm: GPT, tokenizer, pairs: dict, cfg: SFTRunConfig, progress: bool,
                 curve = []
                 model, losses = run(arm, best["lr"], seed, curve)
             rows.append({"arm": arm, "seed": seed, "lr": best["lr"], "losses": losses,
-                         "curve": curve, **evaluate(model, template, test, test_answers,
-                                                    cfg.eval_prompts, cfg.max_new_tokens)})
+                         "curve": curve, **_evaluate(model, template, test, test_answers,
+                                                     cfg.eval_prompts, cfg.max_new_tokens)})
             if seed == 0 and arm in ("SFT", "LoRA"):
                 weights = model.state_dict()
         return sweep, best["lr"], rows, weights
 
-    base = evaluate(make_arm("no SFT", lm, 0).eval(), template, test, test_answers,
-                    cfg.eval_prompts, cfg.max_new_tokens)  # untrained: the same for every seed
+    base = _evaluate(make_arm("no SFT", lm, 0).eval(), template, test, test_answers,
+                     cfg.eval_prompts, cfg.max_new_tokens)  # untrained: the same for every seed
     rows = [{"arm": "no SFT", "seed": seed, "lr": None, "losses": None, "curve": None, **base}
             for seed in cfg.seeds]
     sweep, best_lr, weights = [], {}, {}

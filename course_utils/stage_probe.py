@@ -29,8 +29,8 @@ from course_utils.augment import RandomAffine
 from course_utils.losses import sanity_problem
 from course_utils.transfer import CHUNKS, STAGES, STEM, Standardize, stage_features, standardize
 
-__all__ = ["CUT_STRATEGIES", "AUGMENTS", "PROBE_L2", "CutResNet", "view_features", "fold_indices",
-           "probe_table", "best_stage", "fit_linear", "HEAD_STEPS", "train_head", "cut_model", "plot_stage_probe"]
+__all__ = ["CUT_STRATEGIES", "AUGMENTS", "CutResNet", "view_features", "HEAD_STEPS", "probe_table",
+           "best_stage", "train_head", "cut_model", "plot_stage_probe"]
 
 #: strategy name -> the stage the network is cut after (a new head on its pooled output).
 #: ``cut-layer4`` keeps the whole network and only replaces its head.

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["TOPICS", "SENTIMENTS", "TASKS", "LEXICONS", "Review", "make_reviews", "tokenize", "Vocab",
-           "encode_reviews"]
+__all__ = ["SENTIMENTS", "LEXICONS", "make_reviews", "Vocab", "encode_reviews"]
 
 TOPICS = ("movie", "restaurant", "hotel", "phone")
 SENTIMENTS = ("negative", "positive")
@@ -131,7 +130,7 @@ class Vocab:
         self.pad_id, self.unk_id = 0, 1
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> "Vocab":
+    def from_texts(cls, texts: Iterable[str]) -> Vocab:
         """Every token of ``texts``, sorted, after the two special tokens."""
         return cls(sorted({t for text in texts for t in tokenize(text)}))
 

@@ -8,13 +8,15 @@ What differs between arms is only which parameters have ``requires_grad=True``.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from course_utils.memory import PeakMemory, tensor_bytes
+
+__all__ = ["encode_texts", "accuracy", "train_classifier"]
 
 
 def encode_texts(encode: Callable[[str], list[int]], texts: Sequence[str],

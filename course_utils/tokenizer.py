@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from typing import Iterable
+from collections.abc import Iterable
+
+__all__ = ["PRETOKEN", "train_bpe", "bytes_per_token"]
 
 #: GPT-2's split, with Python's ``re`` (letters = ``[^\W\d_]``); every character falls in one
 #: branch, so ``"".join(PRETOKEN.findall(text)) == text``.

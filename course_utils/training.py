@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils.checkpoint import save_checkpoint
-from course_utils.training_checks import (NonFiniteLossError, batches, check_loss,
-                                          check_setup, explain_loss_error)
+from course_utils.training_checks import NonFiniteLossError, batches, check_loss, check_setup, explain_loss_error
 from course_utils.training_resume import restore_run, run_record, snapshot
+
+__all__ = ["train_one_epoch", "evaluate", "fit"]
 
 CHECK_EVERY = 16  # batches between two looks for a nan/inf loss (each look waits for a GPU)
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils.repro import device_missing
+
+__all__ = ["NonFiniteLossError", "check_setup", "check_loss", "explain_loss_error", "batches"]
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -14,9 +14,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.checkpoint import (CheckpointError, load_checkpoint, loader_generators,
-                                     restore_states, rng_state, set_rng_state,
-                                     state_dict_mismatch)
+from course_utils.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    loader_generators,
+    restore_states,
+    rng_state,
+    set_rng_state,
+    state_dict_mismatch,
+)
+
+__all__ = ["run_record", "snapshot", "restore_run"]
 
 CHECKPOINT_FORMAT = "course_utils.fit/1"
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import copy
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -26,6 +26,10 @@ from torchvision.models import resnet50
 from course_utils.augment import RandomAffine
 from course_utils.losses import sanity_problem
 from course_utils.training import evaluate, fit
+
+__all__ = ["STEM", "STAGES", "CHUNKS", "stage_features", "standardize", "Standardize", "per_class_indices",
+           "GRID_CSV", "read_grid", "TRANSFER_ARMS", "BASELINE_ARMS", "rule", "lr_candidates", "at_edge",
+           "NATIVE_PIXELS", "prepare_target", "run_cell"]
 
 STEM = ("conv1", "bn1", "relu", "maxpool")  # a torchvision ResNet before its first stage
 STAGES = ("layer1", "layer2", "layer3", "layer4")
@@ -92,7 +96,7 @@ class Standardize(nn.Module):
         self.register_buffer("mean", torch.zeros(width))
         self.register_buffer("scale", torch.ones(width))
 
-    def fit(self, train: torch.Tensor) -> "Standardize":
+    def fit(self, train: torch.Tensor) -> Standardize:
         mean, scale = _mean_and_scale(train)
         self.mean.copy_(mean)
         self.scale.copy_(scale)

@@ -208,7 +208,7 @@ class LabServer:
                    JUPYTERLAB_WORKSPACES_DIR=str(home / "lab-workspaces"))
         return env
 
-    def __enter__(self) -> "LabServer":
+    def __enter__(self) -> LabServer:
         self._home = tempfile.TemporaryDirectory(prefix="course-lab-")
         env = self._environment(Path(self._home.name))
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -461,7 +461,7 @@ def _dom_problems(page, executed: nbformat.NotebookNode, expect: Expectations) -
         outputs = cells.nth(i).locator(".jp-Cell-outputArea").first
         text = outputs.inner_text() if outputs.count() else ""
         if "Error displaying widget" in text:
-            line = next(l for l in text.splitlines() if "Error displaying widget" in l)
+            line = next(row for row in text.splitlines() if "Error displaying widget" in row)
             problems.append(f"cell {i} shows {line.strip()[:200]!r}")
         for selector in expect.selectors.get(i, []):
             if outputs.locator(selector).count() == 0:

@@ -24,8 +24,14 @@ from types import SimpleNamespace
 
 import nbformat
 from nbformat.v4.rwbase import rejoin_lines
-from nbval.plugin import (IPyNbCell, coalesce_streams, find_comment_markers,
-                          find_metadata_tags, get_sanitize_patterns, nocolors)
+from nbval.plugin import (
+    IPyNbCell,
+    coalesce_streams,
+    find_comment_markers,
+    find_metadata_tags,
+    get_sanitize_patterns,
+    nocolors,
+)
 
 from tools.nbenv import SANITIZE
 

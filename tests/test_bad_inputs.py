@@ -26,9 +26,10 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -95,8 +96,8 @@ def tiny(n: int = 48, classes: int = 3, seed: int = 0, shuffle: bool = False):
 
 
 def run_fit(epochs=1, *, model=None, optimizer=None, loader=None, loss_fn=None, **kwargs):
-    m, o, l = tiny()
-    return fit(model if model is not None else m, loader if loader is not None else l,
+    m, o, ld = tiny()
+    return fit(model if model is not None else m, loader if loader is not None else ld,
                loss_fn if loss_fn is not None else nn.CrossEntropyLoss(),
                optimizer if optimizer is not None else o, epochs=epochs, progress=False,
                **kwargs)
@@ -603,9 +604,9 @@ NONFINITE = [
 for name, fn, expect in NONFINITE:
     row(f"fit: {name}", "training", no_tmp(fn), expect)
 TRAIN = [
-    ("train_one_epoch: labels out of range", lambda tmp: (lambda m, o, l: train_one_epoch(m, loader_of(torch.randn(8, 2), torch.arange(8) + 1), nn.CrossEntropyLoss(), o, progress=False))(*tiny()), Refused(ValueError, r"class index \[3, 4, 5, 6, 7\] but the model outputs 3 classes \(valid: 0 to 2\)")),
-    ("train_one_epoch: ReduceLROnPlateau", lambda tmp: (lambda m, o, l: train_one_epoch(m, l, nn.CrossEntropyLoss(), o, scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau(o), progress=False))(*tiny()), Refused(TypeError, "ReduceLROnPlateau needs a metric")),
-    ("train_one_epoch: optimizer of another model", lambda tmp: (lambda m, o, l: train_one_epoch(nn.Linear(2, 3), l, nn.CrossEntropyLoss(), o, progress=False))(*tiny()), Refused(ValueError, "updates none of this model's parameters")),
+    ("train_one_epoch: labels out of range", lambda tmp: (lambda m, o, ld: train_one_epoch(m, loader_of(torch.randn(8, 2), torch.arange(8) + 1), nn.CrossEntropyLoss(), o, progress=False))(*tiny()), Refused(ValueError, r"class index \[3, 4, 5, 6, 7\] but the model outputs 3 classes \(valid: 0 to 2\)")),
+    ("train_one_epoch: ReduceLROnPlateau", lambda tmp: (lambda m, o, ld: train_one_epoch(m, ld, nn.CrossEntropyLoss(), o, scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau(o), progress=False))(*tiny()), Refused(TypeError, "ReduceLROnPlateau needs a metric")),
+    ("train_one_epoch: optimizer of another model", lambda tmp: (lambda m, o, ld: train_one_epoch(nn.Linear(2, 3), ld, nn.CrossEntropyLoss(), o, progress=False))(*tiny()), Refused(ValueError, "updates none of this model's parameters")),
     ("evaluate: an empty loader", lambda tmp: evaluate(tiny()[0], [], nn.CrossEntropyLoss()), Refused(ValueError, "yielded no batches")),
     ("evaluate: labels out of range", lambda tmp: evaluate(tiny()[0], loader_of(torch.randn(8, 2), torch.arange(8) + 1), nn.CrossEntropyLoss()), Refused(ValueError, r"class index \[3, 4, 5, 6, 7\] but the model outputs 3")),
     ("evaluate: device='cuda' without a GPU" if not torch.cuda.is_available() else "evaluate: device='gpu'", lambda tmp: evaluate(tiny()[0], tiny()[2], nn.CrossEntropyLoss(), device="cuda" if not torch.cuda.is_available() else "gpu"), Refused(ValueError, "no CUDA GPU|is not a device")),

@@ -74,7 +74,8 @@ REPORTS: list = []  # this session's NotebookReports, summarised in test-artifac
 
 def write_summary(reports: list, startup: float) -> None:
     rows = [f"JupyterLab started in {startup:.1f} s.\n",
-            "| notebook | problems | open s | run all s | checks s | total s | widgets | exercises checked | sliders moved |",
+            "| notebook | problems | open s | run all s | checks s | total s | widgets | exercises checked "
+            "| sliders moved |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in reports:
         shown = ", ".join(f"{k} {v}" for k, v in r.widgets.items() if v)

@@ -1,7 +1,6 @@
 """Checkpoints: atomic saves, weights_only loads, and clear errors for bad files."""
 
 import os
-import pickle
 import stat
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.checkpoint import (CheckpointError, load_checkpoint, save_checkpoint,
-                                     state_dict_mismatch)
+from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, state_dict_mismatch
 
 
 @dataclass

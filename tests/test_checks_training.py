@@ -48,11 +48,11 @@ def make_loop(zero_grad="before", train=True, returns="mean", step_first=False, 
         if returns == "mean":
             return total / seen
         if returns == "sum":
-            return sum(l.item() for l in losses)
+            return sum(loss.item() for loss in losses)
         if returns == "unweighted":
-            return sum(l.item() for l in losses) / len(losses)
+            return sum(loss.item() for loss in losses) / len(losses)
         if returns == "graph":
-            return sum(l * 1.0 for l in losses) / len(losses)
+            return sum(loss * 1.0 for loss in losses) / len(losses)
         if returns == "tensor":
             return torch.tensor(total / seen)
         return None
@@ -118,7 +118,9 @@ def test_the_checker_leaves_the_global_rng_alone():
 
 
 def test_messages_in_both_languages():
-    fields = lambda s: sorted(f for _, f, _, _ in string.Formatter().parse(s) if f)
+    def fields(s):
+        return sorted(f for _, f, _, _ in string.Formatter().parse(s) if f)
+
     for key, texts in MESSAGES.items():
         assert set(texts) == {"en", "zh"}, key
         assert fields(texts["en"]) == fields(texts["zh"]), key

@@ -5,8 +5,7 @@ import sys
 
 import pytest
 
-from course_utils.corpus import (TASK_PACKAGES, Docstring, collect_docstrings, corpus_sha256,
-                                 corpus_text, task_split)
+from course_utils.corpus import TASK_PACKAGES, Docstring, collect_docstrings, corpus_sha256, corpus_text, task_split
 
 
 @pytest.fixture(scope="module")

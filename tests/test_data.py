@@ -6,9 +6,19 @@ import torch
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
-from course_utils.data import (MEAN, NEAR_CLASSES, STD, SOURCE_CLASSES, DatasetUnavailableError,
-                               cache_dir, denormalize, normalize, per_class_subset, source_dataset,
-                               target_dataset)
+from course_utils.data import (
+    MEAN,
+    NEAR_CLASSES,
+    SOURCE_CLASSES,
+    STD,
+    DatasetUnavailableError,
+    cache_dir,
+    denormalize,
+    normalize,
+    per_class_subset,
+    source_dataset,
+    target_dataset,
+)
 from course_utils.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks
 
 RAW = torch.nn.Identity()

@@ -7,9 +7,17 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from course_utils.depth_sweep import (DeepNet, ResidualBlock, final_loss, first_loss,
-                                      format_results, format_sweep, results_table, sweep_arms,
-                                      train_arm)
+from course_utils.depth_sweep import (
+    DeepNet,
+    ResidualBlock,
+    final_loss,
+    first_loss,
+    format_results,
+    format_sweep,
+    results_table,
+    sweep_arms,
+    train_arm,
+)
 
 
 def toy_task(n=64, seed=0):

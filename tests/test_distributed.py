@@ -6,7 +6,6 @@ Oracles: one process on the global batch (plain ``nn.BatchNorm2d``, the plain CL
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,13 +14,22 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch import nn
 from PIL import Image
+from torch import nn
 from torch.utils.data import TensorDataset
 
-from course_utils.distributed import (GLOO_EXIT_ABORT, DistInfo, SyncBatchNorm2d,
-                                      all_reduce_mean, convert_sync_batchnorm, make_loader,
-                                      main_first, prepare_model, run_launcher, unwrap)
+from course_utils.distributed import (
+    GLOO_EXIT_ABORT,
+    DistInfo,
+    SyncBatchNorm2d,
+    all_reduce_mean,
+    convert_sync_batchnorm,
+    main_first,
+    make_loader,
+    prepare_model,
+    run_launcher,
+    unwrap,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +42,7 @@ def test_shards_together_are_the_single_process_batches():
         for loader in [one, *two]:
             loader.sampler.set_epoch(epoch)
         singles = [y for _, y in one]
-        shards = list(zip(*[list(l) for l in two]))
+        shards = list(zip(*[list(shard) for shard in two]))
         assert len(singles) == len(shards) == 3
         for whole, (a, b) in zip(singles, shards):
             assert a[1].shape == (4,)  # each process gets half of the global batch

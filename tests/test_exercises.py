@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import warnings
 
 import pytest
-
-import math
-
 import torch
 import torchvision
 from torch import nn
@@ -150,10 +148,13 @@ ORACLES = {
     "02.1": lambda: torch.nn.functional.cross_entropy(torch.zeros(1, 1000), torch.tensor([0])).item(),
     "02.2": lambda: -math.log(0.25),
     "02.3": lambda: torch.autograd.grad(torch.nn.functional.cross_entropy(
-        (z := torch.tensor([[math.log(0.7), math.log(0.3)]], requires_grad=True)), torch.tensor([0])), z)[0][0, 0].item(),
+        (z := torch.tensor([[math.log(0.7), math.log(0.3)]], requires_grad=True)), torch.tensor([0])),
+        z)[0][0, 0].item(),
     "02.4": lambda: _smoothed_target(0.1, 10),
-    "02.5": lambda: torch.nn.functional.cross_entropy(torch.tensor([[1000.0, 1001.0, 1002.0]]), torch.tensor([2])).item(),
-    "02.6": lambda: torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(0.0), torch.tensor(1.0)).item(),
+    "02.5": lambda: torch.nn.functional.cross_entropy(torch.tensor([[1000.0, 1001.0, 1002.0]]),
+                                                      torch.tensor([2])).item(),
+    "02.6": lambda: torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(0.0),
+                                                                         torch.tensor(1.0)).item(),
     "03.5": lambda: _one_sgd_step(1.0, 0.0, lr=0.1, weight_decay=0.01),
     "03.1": lambda: _one_sgd_step(2.0, 4.0, lr=0.1),
     "03.6": lambda: 1 - _one_adamw_step(1.0, 123.0, lr=0.001),

@@ -11,8 +11,15 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from course_utils.finetune import (FrozenBatchNorm2d, backbone_of, extract_features, freeze,
-                                   make_optimizer, param_groups, strategy_lrs)
+from course_utils.finetune import (
+    FrozenBatchNorm2d,
+    backbone_of,
+    extract_features,
+    freeze,
+    make_optimizer,
+    param_groups,
+    strategy_lrs,
+)
 from course_utils.params import count_parameters
 from course_utils.training import fit
 
@@ -91,7 +98,10 @@ def test_param_groups_longest_name_wins_and_frozen_parameters_are_left_out():
     by_name = {g["name"]: g for g in groups}
     assert {n: g["lr"] for n, g in by_name.items()} == {"fc": 0.1, "layer4": 0.01,
                                                         "layer4.0.conv1": 0.5, "*": 0.001}
-    ids = lambda module: {id(p) for p in module.parameters()}
+
+    def ids(module):
+        return {id(p) for p in module.parameters()}
+
     assert {id(p) for p in by_name["*"]["params"]} == ids(model.layer3)
     assert {id(p) for p in by_name["layer4.0.conv1"]["params"]} == ids(model.layer4[0].conv1)
     assert {id(p) for p in by_name["layer4"]["params"]} == ids(model.layer4) - ids(model.layer4[0].conv1)
@@ -153,8 +163,10 @@ def test_training_the_head_on_cached_features_equals_the_naive_loop():
     for model in (naive, cached):
         freeze(model, ["fc"])
     loss_fn = nn.CrossEntropyLoss()
-    loader = lambda ds: DataLoader(ds, batch_size=8, shuffle=True,
-                                   generator=torch.Generator().manual_seed(5))
+
+    def loader(ds):
+        return DataLoader(ds, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(5))
+
     # naive: the frozen backbone reruns on every batch of every epoch
     h1 = fit(naive, loader(data), loss_fn, make_optimizer(naive, lr=0.1), epochs=3, progress=False)
     features = extract_features(cached, DataLoader(data, batch_size=10))
@@ -192,7 +204,7 @@ def test_lesson_module_imports_only_torch():
     roots = {(n.module if isinstance(n, ast.ImportFrom) else a.name).split(".")[0]
              for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
              for a in (n.names if isinstance(n, ast.Import) else [n])}
-    assert roots <= {"torch", "__future__", "math", "typing"}, roots
+    assert roots <= {"torch", "__future__", "math", "typing", "collections"}, roots  # collections.abc: Iterable
 
 
 # ---------------------------------------------------------------------------- plots used by notebook 05

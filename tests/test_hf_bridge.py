@@ -7,8 +7,15 @@ from course_utils.gpt import GPT, GPTClassifier, GPTConfig, generate
 from course_utils.peft import apply_lora
 
 transformers = pytest.importorskip("transformers")
-from course_utils.hf_bridge import (copy_lora_to_peft, from_hf_model, from_hf_state_dict,  # noqa: E402
-                                    hf_config, name_pairs, to_hf_model, to_hf_state_dict)
+from course_utils.hf_bridge import (  # noqa: E402
+    copy_lora_to_peft,
+    from_hf_model,
+    from_hf_state_dict,
+    hf_config,
+    name_pairs,
+    to_hf_model,
+    to_hf_state_dict,
+)
 
 TINY = GPTConfig(vocab_size=300, context_length=16, d_model=32, n_layers=2, n_heads=4)
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.losses import (check_sane, cross_entropy, log_softmax, quarter_means, sanity_problem,
-                                 softmax)
+from course_utils.losses import check_sane, cross_entropy, log_softmax, quarter_means, sanity_problem, softmax
 
 
 def close(ours, theirs, **kw):

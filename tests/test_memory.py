@@ -8,9 +8,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_utils.memory import (BYTES_PER_PARAM, PeakMemory, saved_tensor_bytes, tensor_bytes,
-                                 training_flops, training_state_bytes,
-                                 transformer_activation_bytes)
+from course_utils.memory import (
+    BYTES_PER_PARAM,
+    PeakMemory,
+    saved_tensor_bytes,
+    tensor_bytes,
+    training_flops,
+    training_state_bytes,
+    transformer_activation_bytes,
+)
 
 
 class Block(nn.Module):

@@ -12,8 +12,13 @@ from torchvision.models import resnet50
 from course_utils import pretrain
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.data import SOURCE_CLASSES, CacheNotWritableError
-from course_utils.pretrain import (FORMAT, PretrainConfig, build_source_model,
-                                   pretrain_source_model, source_checkpoint_path)
+from course_utils.pretrain import (
+    FORMAT,
+    PretrainConfig,
+    build_source_model,
+    pretrain_source_model,
+    source_checkpoint_path,
+)
 
 TINY = dict(train_size=64, test_size=32, image_size=16, epochs=1, batch_size=32)
 
@@ -97,7 +102,10 @@ def test_training_is_deterministic(trained):
     model, info, _ = trained
     retrained, info2 = pretrain_source_model(force=True, progress=False, device="cpu", **TINY)
     assert not info2["from_cache"] and weights_equal(model, retrained)
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]
+
+    def strip(h):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in h]
+
     assert strip(info2["history"]) == strip(info["history"])
 
 

@@ -70,7 +70,8 @@ def test_an_interact_is_compared_through_what_its_widget_shows():
     widget = plain("interactive(children=(IntSlider(value=0),))",
                    {"application/vnd.jupyter.widget-view+json": {"model_id": "a" * 32}})
     stored = nb(cell("interact(f)", out("n = 0\n"), plain("<Figure>", {"image/png": "AA"}), widget))
-    fresh = nb(cell("interact(f)", {**widget, "data": {**widget["data"], "application/vnd.jupyter.widget-view+json": {"model_id": "b" * 32}}}))
+    other_model = {"application/vnd.jupyter.widget-view+json": {"model_id": "b" * 32}}
+    fresh = nb(cell("interact(f)", {**widget, "data": {**widget["data"], **other_model}}))
     assert compare_notebook(stored, fresh, interacts={0: {"text": "n = 0\n", "images": 1}}) == []
     assert "n = 1" in compare_notebook(stored, fresh, interacts={0: {"text": "n = 1", "images": 1}})[0]
     assert "image" in compare_notebook(stored, fresh, interacts={0: {"text": "n = 0", "images": 0}})[0]

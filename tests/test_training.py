@@ -329,14 +329,14 @@ def test_resume_refuses_a_different_setup_naming_both_values(tmp_path):
         checkpoint_path=path, progress=False)
 
     def resume(epochs=4, lr=0.2, n=240):
-        m, o, _, l, _ = setup()
+        m, o, _, ld, _ = setup()
         for group in o.param_groups:
             group["lr"] = lr
         s = torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.7)
-        x, y = (torch.cat([t, t]) for t in l.dataset.tensors)
-        l = DataLoader(TensorDataset(x[:n], y[:n]), batch_size=32, shuffle=True,
-                       generator=torch.Generator().manual_seed(2))
-        return fit(m, l, nn.CrossEntropyLoss(), o, epochs=epochs, scheduler=s,
+        x, y = (torch.cat([t, t]) for t in ld.dataset.tensors)
+        ld = DataLoader(TensorDataset(x[:n], y[:n]), batch_size=32, shuffle=True,
+                        generator=torch.Generator().manual_seed(2))
+        return fit(m, ld, nn.CrossEntropyLoss(), o, epochs=epochs, scheduler=s,
                    checkpoint_path=path, resume=True, progress=False)
 
     with pytest.raises(CheckpointError, match="holds 4 finished epochs, but epochs=2"):

@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                     "-e", f"{ROOT}[dev]"], check=True, cwd=ROOT)
     installed = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True,
                                text=True, check=True).stdout
-    for name, version in sorted(pins.items()):
-        line = next((l for l in installed.splitlines()
-                     if l.lower().replace("_", "-").startswith(name.lower().replace("_", "-") + "==")), "?")
+    for name in sorted(pins):
+        line = next((row for row in installed.splitlines()
+                     if row.lower().replace("_", "-").startswith(name.lower().replace("_", "-") + "==")), "?")
         print(f"  installed {line}")
     if args.install_only:
         return 0
