@@ -12,21 +12,24 @@ std): ``preprocessing(model)``, never the course's 32-pixel normalization.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.utils.data import DataLoader, Subset
 
 from course_utils.data import DatasetUnavailableError, target_dataset
 from course_utils.finetune import STRATEGIES, extract_features, freeze
+from course_utils.printed import say
 from course_utils.runner import finetune_model, predict, select_precision
 from course_utils.weights import imagenet_available, load_resnet50, preprocessing
+
+__all__ = ["article_task_unavailable", "run_article_task"]
 
 
 def article_task_unavailable() -> str | None:
     """``None`` when ImageNet weights and CIFAR-10 can be had here; else the reason, in one line."""
     if not imagenet_available():
-        return "no ImageNet weights here (not cached, and download.pytorch.org cannot be reached)"
+        return say("no ImageNet weights here (not cached, and download.pytorch.org cannot be reached)")
     try:
         target_dataset("cifar10", "test", download=True)
     except DatasetUnavailableError as exc:
@@ -51,8 +54,11 @@ def run_article_task(device: torch.device | str, *, strategies: Sequence[str] = 
         train = Subset(target_dataset("cifar10", "train", transform=transform, download=True), range(train_size))
         test = Subset(target_dataset("cifar10", "test", transform=transform, download=True), range(test_size))
         pin = device.type == "cuda"
-        loader = lambda ds, shuffle: DataLoader(ds, batch_size=batch_size, shuffle=shuffle, pin_memory=pin,
-                                                generator=torch.Generator().manual_seed(seed))
+
+        def loader(ds, shuffle, pin=pin):
+            return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, pin_memory=pin,
+                              generator=torch.Generator().manual_seed(seed))
+
         start = time.perf_counter()
         if strategy == "linear-probe":  # a frozen backbone: compute its features once, train the head
             freeze(model.to(device), STRATEGIES[strategy])

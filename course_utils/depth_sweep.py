@@ -15,8 +15,8 @@ module is the plumbing it runs:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,10 +25,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from course_utils.losses import sanity_problem
 from course_utils.parallel import fork_map
+from course_utils.printed import say
 from course_utils.training import evaluate
 
-__all__ = ["ResidualBlock", "plain_block", "DeepNet", "train_arm", "final_loss", "first_loss",
-           "SweepResult", "sweep_arms", "results_table", "format_sweep", "format_results"]
+__all__ = ["DeepNet", "train_arm", "first_loss", "sweep_arms", "results_table", "format_sweep",
+           "format_results"]
 
 Run = tuple[list[float], float | None]  # (loss of every step, test accuracy or None if it blew up)
 
@@ -51,7 +52,7 @@ class ResidualBlock(nn.Module):
         return F.relu(x + self.f(x))
 
 
-def plain_block(channels: int, batchnorm: bool) -> nn.Sequential:
+def _plain_block(channels: int, batchnorm: bool) -> nn.Sequential:
     """conv-(BN)-ReLU-conv-(BN)-ReLU: the residual block without its ``x +``."""
     layers: list[nn.Module] = []
     for _ in range(2):
@@ -67,7 +68,7 @@ class DeepNet(nn.Module):
                  num_classes: int = 10):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU())
-        block = ResidualBlock if residual else plain_block
+        block = ResidualBlock if residual else _plain_block
         self.body = nn.Sequential(*[block(channels, batchnorm) for _ in range(blocks)])
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(channels, num_classes))
@@ -211,8 +212,8 @@ def results_table(result: SweepResult) -> dict[str, dict]:
 def format_sweep(result: SweepResult) -> str:
     """Seed 0's final loss at every rate tried (x: failed the check, -: not tried) and the rate
     chosen, then whether another seed failed the check at a rate chosen on seed 0."""
-    lines = ["learning-rate sweep (seed 0), training loss over the last 10 steps "
-             "(x: failed the check, -: not tried):",
+    lines = [say("learning-rate sweep (seed 0), training loss over the last 10 steps "
+                 "(x: failed the check, -: not tried):"),
              f"{'network':<20}" + "".join(f"{'lr ' + str(lr):>9}" for lr in result.lrs) + "   chosen"]
     for name, tried in result.sweep.items():
         cells = []
@@ -227,8 +228,8 @@ def format_sweep(result: SweepResult) -> str:
         lines.append(f"{name:<20}" + "".join(cells) + f"   {chosen}")
     later = [message for (_, _, seed), message in result.rejected.items()
              if seed != result.seeds[0]]
-    lines.append("at a rate chosen on seed 0, another seed failed the check:" if later else
-                 "at every rate chosen on seed 0, the other seeds passed the check too")
+    lines.append(say("at a rate chosen on seed 0, another seed failed the check:") if later else
+                 say("at every rate chosen on seed 0, the other seeds passed the check too"))
     lines += [f"  {message}" for message in later]
     return "\n".join(lines)
 
@@ -241,5 +242,5 @@ def format_results(table: dict[str, dict]) -> str:
         lines.append(f"{name:<20}{row['lr']:>6}{row['first'][0]:>11.3f}{row['highest']:>13.3f}"
                      f"{row['last'][0]:>12.3f} ± {row['last'][1]:.3f}"
                      f"{row['acc'][0]:>10.3f} ± {row['acc'][1]:.3f}")
-    lines.append("(mean ± standard deviation over the 3 seeds)")
+    lines.append(say("(mean ± standard deviation over the 3 seeds)"))
     return "\n".join(lines)

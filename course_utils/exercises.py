@@ -25,11 +25,14 @@ import html
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, Iterator, Mapping
+from functools import cache
+from typing import Any
 
 from course_utils import answer_key, i18n
+
+__all__ = ["MESSAGES", "Verdict", "Exercise"]
 
 #: Every sentence the learner reads, English table (the Chinese one, with the same keys, follows).
 MESSAGES_EN = {
@@ -326,7 +329,7 @@ class Exercise:
         return root
 
 
-@lru_cache(maxsize=None)
+@cache
 def _exercise_box():
     """The VBox subclass behind ``Exercise.widget()`` (built lazily: ipywidgets is imported
     only when a widget is asked for)."""
@@ -341,7 +344,8 @@ def _exercise_box():
             self._question_text = plain_text(question)
 
         def __repr__(self) -> str:
-            return (f"{MESSAGES['fallback_title']} {self._question_text}\n"
+            title = MESSAGES["fallback_title"]  # "Exercise: ...", "练习：..." (no space after a full-width colon)
+            return (f"{title}{'' if title.endswith('：') else ' '}{self._question_text}\n"
                     + MESSAGES["fallback"])
 
         def _repr_mimebundle_(self, **kwargs):

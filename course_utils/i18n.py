@@ -6,16 +6,18 @@ The first of these that says something wins:
 2. the environment variable ``COURSE_LANG`` (``zh``, ``zh_CN.UTF-8``, ``en`` ...);
 3. the notebook's location: a notebook under a ``zh`` folder (``notebooks/zh/...``) is Chinese,
    one in ``notebooks/`` itself English.
-   Jupyter, nbval and the course's executor start the kernel in the notebook's folder, and
-   JupyterLab passes the notebook's path in ``JPY_SESSION_NAME``; the Chinese notebooks' code
-   is the English code, so the folder is how they say "Chinese";
+   Jupyter, nbval and the course's executor start the kernel in the notebook's folder,
+   JupyterLab passes the notebook's path in ``JPY_SESSION_NAME``, and VS Code sets
+   ``__vsc_ipynb_file__`` in IPython's user namespace. Colab shows none of these: there the
+   Chinese notebooks' setup cell (``tools/sync_notebooks.py``) sets ``COURSE_LANG=zh``;
 4. the locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``);
 5. otherwise English.
 
 :func:`pick` returns the text for the current language from a ``{"en": ..., "zh": ...}`` table,
 :func:`message` one entry of a table of such texts, formatted. Chinese figure labels need a CJK
-font: :func:`cjk_font` finds one (the doctor asks it too), :func:`use_cjk_font` makes matplotlib
-use it, and :func:`figure_text` translates a label only when one is there.
+font: :func:`cjk_font` finds one (the doctor asks it too; a font file installed after matplotlib
+listed its fonts, as on Colab, is registered), :func:`use_cjk_font` makes matplotlib use it, and
+:func:`figure_text` translates a label only when one is there.
 
 What is translated: exercises (``exercises``, ``answer_key``), the doctor's lines, the commands'
 own errors, figure labels. Errors raised by the lesson modules (``params depth finetune losses
@@ -25,8 +27,11 @@ optim peft memory``: torch and numpy only, no course import, i18n included) stay
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+
+__all__ = ["language", "message", "figure_text", "cjk_font"]
 
 LANGUAGES = ("en", "zh")
 _chosen: str | None = None
@@ -49,8 +54,16 @@ def set_language(value: str | None) -> None:
     _chosen = normalize(value)
 
 
+def _vscode_notebook() -> str | None:
+    """The notebook VS Code runs, from ``__vsc_ipynb_file__`` in IPython's user namespace (VS Code
+    sets it there, not in the environment); None outside IPython, which is never imported here."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__")
+
+
 def _from_notebook_path(environ: Mapping[str, str], cwd: Path) -> str | None:
-    session = environ.get("JPY_SESSION_NAME") or environ.get("__vsc_ipynb_file__")
+    session = environ.get("JPY_SESSION_NAME") or _vscode_notebook()
     if session:
         return "zh" if "zh" in Path(session).parent.parts else "en"
     if cwd.name == "zh" and cwd.parent.name == "notebooks":
@@ -98,10 +111,15 @@ FIGURE_TEXT = {
     "loss": "损失",
     "chance, ln C": "随机猜测，ln C",
     "p(true class)": "p(真实类别)",
-    "gradient on the true logit: p - 1": "真实类别对数几率上的梯度：p - 1",
+    "gradient on the true logit: p - 1": "真实类别 logit 上的梯度：p - 1",
     "batch": "批量",
     "learning rate": "学习率",
     "cosine annealing": "余弦退火",
+    "too small": "太小",
+    "right": "合适",
+    "too large": "太大",
+    "with zero_grad": "调用 zero_grad",
+    "without zero_grad": "不调用 zero_grad",
     "training loss": "训练损失",
     "Trainable parameters at width d = 256": "宽度 d = 256 时的可训练参数",
     "ResNet-50: parameters per stage": "ResNet-50：各阶段的参数量",
@@ -133,13 +151,14 @@ FIGURE_TEXT = {
     "{n} mistakes first": "前 {n} 个为错误预测",
     # notebook 06
     "{n:,} trainable": "{n:,} 个可训练参数",
-    "test accuracy, mean ± std of 3 seeds (dashed: chance)": "测试准确率，3 个随机种子的均值 ± 标准差（虚线：随机猜测）",
+    "test accuracy, mean ± std of 3 seeds (dashed: chance)":
+        "测试准确率，3 个随机种子的均值 ± 标准差（虚线：随机猜测）",
     "Adapting to hotel/phone reviews written with new words, 400 examples": "适配用新词写成的酒店/手机评论，400 个样本",
-    "full, fp32 Adam": "全参数，fp32 Adam",
-    "full, autocast bf16 (fp32 weights, grads, Adam)": "全参数，autocast bf16（fp32 权重、梯度、Adam）",
-    "full, bf16 weights + fp32 master copy": "全参数，bf16 权重 + fp32 主权重",
+    "full, fp32 Adam": "全量微调，fp32 Adam",
+    "full, autocast bf16 (fp32 weights, grads, Adam)": "全量微调，autocast bf16（fp32 权重、梯度、Adam）",
+    "full, bf16 weights + fp32 master copy": "全量微调，bf16 权重 + fp32 主权重",
     "LoRA r=8 on q, v, bf16 weights ({share:.2%} trainable)": "LoRA r=8 作用于 q、v，bf16 权重（{share:.2%} 可训练）",
-    "full, autocast bf16, FSDP on 8 GPUs": "全参数，autocast bf16，8 块 GPU 上的 FSDP",
+    "full, autocast bf16, FSDP on 8 GPUs": "全量微调，autocast bf16，8 块 GPU 上的 FSDP",
     "one 80 GB GPU": "一块 80 GB 的 GPU",
     "Training LLaMA-7B: memory per GPU (estimated)": "训练 LLaMA-7B：每块 GPU 的内存（估计）",
     # notebook 07 (small GPT)
@@ -168,16 +187,38 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang
              "Noto Sans CJK JP")
 
 
+#: Where Linux packages put a CJK font: Debian/Ubuntu's (and Colab's) fonts-noto-cjk, fonts-wqy-zenhei.
+CJK_FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+
+
 def cjk_font(fonts=None) -> str | None:
-    """The first font of :data:`CJK_FONTS` among ``fonts`` (matplotlib ``FontEntry`` objects;
-    default: the fonts matplotlib knows, ``font_manager.fontManager.ttflist``), or None.
-    Changes nothing: :func:`use_cjk_font` and the doctor's font check both ask this."""
+    """The first font of :data:`CJK_FONTS` among ``fonts`` (matplotlib ``FontEntry`` objects), or None.
+    Default: the fonts matplotlib knows, ``font_manager.fontManager.ttflist``, plus a file of
+    :data:`CJK_FONT_FILES` installed since matplotlib listed them (:func:`register_cjk_font_file`).
+    :func:`use_cjk_font` and the doctor's font check both ask this."""
     if fonts is None:
         from matplotlib import font_manager
 
-        fonts = font_manager.fontManager.ttflist
+        manager = font_manager.fontManager
+        return cjk_font(manager.ttflist) or register_cjk_font_file(manager)
     installed = {font.name for font in fonts}
     return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def register_cjk_font_file(manager, paths=None) -> str | None:
+    """Add to ``manager`` (matplotlib's ``FontManager``) the first file of ``paths`` (default
+    :data:`CJK_FONT_FILES`) that exists and that it does not list yet (``manager.addfont``): a font
+    installed while the kernel runs, e.g. by a Chinese notebook's Colab setup cell, is used without
+    a restart. Returns the CJK font then listed (:func:`cjk_font`), or None."""
+    listed = {font.fname for font in manager.ttflist}
+    for path in CJK_FONT_FILES if paths is None else paths:
+        if path not in listed and os.path.isfile(path):
+            manager.addfont(path)
+            found = cjk_font(manager.ttflist)
+            if found is not None:
+                return found
+    return None
 
 
 def use_cjk_font() -> str | None:

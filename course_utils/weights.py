@@ -18,8 +18,8 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -30,6 +30,8 @@ from course_utils.checkpoint import CheckpointError, load_checkpoint, state_dict
 from course_utils.data import MEAN, STD
 from course_utils.i18n import message
 from course_utils.pretrain import pretrain_source_model
+
+__all__ = ["WeightsError", "preprocessing", "imagenet_available", "load_resnet50"]
 
 #: What a learner reads: errors and the "what was loaded" line, English and Chinese, same fields.
 MESSAGES = {
@@ -64,9 +66,10 @@ MESSAGES = {
                     "save_checkpoint(path, {{'model': model.state_dict()}}) 保存"},
     "falling_back": {"en": " (falling back: {reason})", "zh": "（改用课程模型：{reason}）"},
     "loaded": {"en": "ResNet-50 with a {num_classes}-class head, weights: {what}{note}",
-               "zh": "ResNet-50，{num_classes} 类输出头，权重：{what}{note}"},
+               "zh": "ResNet-50，{num_classes} 类分类头，权重：{what}{note}"},
     "what_random": {"en": "random initialization", "zh": "随机初始化"},
-    "what_imagenet": {"en": "ImageNet weights (ResNet50_Weights.{name})", "zh": "ImageNet 权重（ResNet50_Weights.{name}）"},
+    "what_imagenet": {"en": "ImageNet weights (ResNet50_Weights.{name})",
+                      "zh": "ImageNet 权重（ResNet50_Weights.{name}）"},
     "what_course": {"en": "the course's source model (notebook 04)", "zh": "课程的源模型（笔记本 04）"},
     "what_checkpoint": {"en": "checkpoint {name}", "zh": "检查点 {name}"},
     "where_imagenet": {"en": "ImageNet file {path}", "zh": "ImageNet 文件 {path}"},

@@ -1,11 +1,18 @@
-"""The glossary of README.zh-CN.md is the vocabulary of the Chinese edition: about fifty terms,
-each one Chinese form for one English term; every Chinese notebook whose English twin uses a
-term uses its Chinese form (and none of the forms the glossary avoids); the first use in the
-course gives the English in parentheses."""
+"""The glossary of README.zh-CN.md is the vocabulary of the Chinese edition: one Chinese form for
+one English term (the test below counts them; zh/00 states that count); every Chinese notebook
+whose English twin uses a term uses its Chinese form (and none of the forms the glossary avoids);
+the first use in the course gives the English in parentheses.
+
+A term may have an alias (column 又称), the name most readers know from elsewhere (池化层 for
+汇聚层). An alias appears exactly once in the Chinese text, and only in the form
+"TERM（又称ALIAS，english）" (or "TERM（又称ALIAS）") at the term's first use in the course;
+anywhere else it is banned like an avoided form."""
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 
 import nbformat
 import pytest
@@ -17,17 +24,34 @@ ZH_PATHS = sorted(zh_drift.ZH.glob("*.ipynb"))
 
 #: English phrases in which a glossary word is part of another concept, so they do not count as
 #: a use of it: a GPU "kernel" is not a convolution kernel (卷积核); Adam's bias correction
-#: (偏差修正) is not a layer's bias (偏置).
-OTHER_SENSES = ("convolution kernels read", "bias correction")
+#: (偏差修正) is not a layer's bias (偏置); a NaN that "spreads through" later operations is not the
+#: spread over seeds (标准差); the course's title "From Scratch" is not training from scratch (从零训练).
+OTHER_SENSES = ("convolution kernels read", "bias correction", "spreads through", "From Scratch: Deep Model")
+
+
+def glossary_rows() -> list[dict[str, str]]:
+    """The rows of README.zh-CN.md's 术语表 as {column header: cell text}."""
+    text = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    section = text.split("\n## 术语表\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| ")]
+    header = [h.split("（")[0] for h in rows[0]]
+    return [dict(zip(header, row)) for row in rows[1:] if not set(row[0]) <= set("-")]
+
+
+def forms(cell: str) -> list[str]:
+    """"批归一化、批标准化" -> ["批归一化", "批标准化"]."""
+    return [a for a in cell.split("、") if a]
 
 
 def glossary() -> list[tuple[str, str, list[str]]]:
     """(Chinese, English, [avoided Chinese forms]) per row of README.zh-CN.md's 术语表."""
-    text = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
-    section = text.split("\n## 术语表\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
-    terms = [(zh.strip(), en.strip(), [a for a in avoid.strip().split("、") if a]) for zh, en, avoid in rows[1:]]
-    return [t for t in terms if not set(t[0]) <= set("-")]
+    return [(r["中文"], r["English"], forms(r.get("不用", ""))) for r in glossary_rows()]
+
+
+def aliases() -> list[tuple[str, str]]:
+    """(term, alias) per alias in the 又称 column: the alias may appear once, introduced by the term."""
+    return [(r["中文"], a) for r in glossary_rows() for a in forms(r.get("又称", ""))]
 
 
 def english_names(en: str) -> list[str]:
@@ -77,10 +101,14 @@ def missing_terms(en_text: str, zh_text: str, terms) -> list[str]:
     return missing
 
 
-def test_glossary_has_about_fifty_terms_each_once():
+def test_glossary_terms_each_once_and_zh00_states_their_number():
     terms = glossary()
     assert len(terms) >= 50, len(terms)
     assert len({zh for zh, _, _ in terms}) == len(terms) and len({en for _, en, _ in terms}) == len(terms)
+    named = {a for _, a in aliases()} | {a for _, _, avoid in terms for a in avoid}
+    assert not named & {zh for zh, _, _ in terms}, "an alias or avoided form is also a term"
+    stated = re.findall(r"完整的 (\d+) 个术语", markdown(zh_drift.ZH / "00_setup.ipynb"))
+    assert stated == [str(len(terms))], f"zh/00 says the glossary has {stated} terms; it has {len(terms)}"
 
 
 def test_the_term_finder_can_fail():
@@ -92,7 +120,8 @@ def test_the_term_finder_can_fail():
     assert missing_terms("A learning rate schedule.", "学习率调度。", terms) == []             # inside a longer term
     assert missing_terms("Learning\nrates matter.", "步长很重要。", terms) == ["学习率 (learning rate)"]  # split line
     assert missing_terms("We use SGD.", "我们用 SGD。", terms) == []                            # abbreviation kept
-    assert missing_terms("Stochastic gradient descent.", "梯度下降。", terms) == ["随机梯度下降 (stochastic gradient descent (SGD))"]
+    assert missing_terms("Stochastic gradient descent.", "梯度下降。", terms) == [
+        "随机梯度下降 (stochastic gradient descent (SGD))"]
     assert missing_terms("`bias` in code only", "", terms) == []                                # code is not prose
 
 
@@ -103,11 +132,26 @@ def test_each_chinese_notebook_uses_the_glossary_terms_its_english_twin_uses(pat
                          f"twin uses (README.zh-CN.md, 术语表): {missing}")
 
 
+def comments(path) -> str:
+    """The comments of a notebook's code cells (the only Chinese text a zh code cell may have)."""
+    found = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code":
+            try:
+                tokens = tokenize.generate_tokens(io.StringIO(cell.source).readline)
+                found += [t.string for t in tokens if t.type == tokenize.COMMENT]
+            except (tokenize.TokenError, IndentationError, SyntaxError):  # IPython magics
+                found += [ln.strip() for ln in cell.source.splitlines() if ln.lstrip().startswith("#")]
+    return "\n".join(found)
+
+
 def chinese_text() -> str:
+    """Every Chinese text a learner reads: zh Markdown and code comments, exercise messages and
+    the Chinese questions, hints and solutions of the answer key."""
     from course_utils import answer_key
     from course_utils.exercises import MESSAGES_ZH
 
-    parts = [markdown(p) for p in ZH_PATHS] + list(MESSAGES_ZH.values())
+    parts = [markdown(p) for p in ZH_PATHS] + [comments(p) for p in ZH_PATHS] + list(MESSAGES_ZH.values())
     parts += [t for e in answer_key.load().values() for t in e.get("zh", {}).values()]
     return "\n".join(parts)
 
@@ -154,3 +198,37 @@ def test_each_glossary_term_gives_its_english_in_parentheses_at_first_use():
                     late.append(f"{zh} ({en}): first used in {where} without its English: {after[:40]!r}")
                 break
     assert not late, "\n".join(late)
+
+
+def alias_problems(prose_text: str, text: str, zh: str, alias: str) -> list[str]:
+    """How ``alias`` of term ``zh`` breaks the rule: in all the Chinese ``text`` it must appear
+    exactly once, as "zh（又称alias）" or "zh（又称alias，...", and that must be the first use of
+    ``zh`` in ``prose_text`` (the course's running text, in order)."""
+    intro = re.compile(re.escape(zh) + r"\**（又称" + re.escape(alias) + r"[）,，]")
+    problems = []
+    if text.count(alias) != 1 or len(intro.findall(text)) != 1:
+        problems.append(f"{alias} appears {text.count(alias)} times, {len(intro.findall(text))} of them "
+                        f"as {zh}（又称{alias}）; the only use allowed is that one introduction")
+    first = prose_text.find(zh)
+    if first < 0 or not intro.match(prose_text, first):
+        problems.append(f"the first use of {zh} does not introduce {alias}: "
+                        f"{prose_text[max(first, 0):max(first, 0) + 30]!r}")
+    return problems
+
+
+def test_the_alias_finder_can_fail():
+    good = "汇聚层（又称池化层，pooling layer）缩小特征图；汇聚层没有参数。"
+    assert alias_problems(good, good, "汇聚层", "池化层") == []
+    first = "**批量规范化**（又称批归一化）"
+    assert alias_problems(first, first, "批量规范化", "批归一化") == []
+    assert alias_problems(good, good + "池化层", "汇聚层", "池化层")            # used again elsewhere
+    late = "汇聚层没有参数。汇聚层（又称池化层）"
+    assert alias_problems(late, late, "汇聚层", "池化层")                        # not at the first use
+    assert alias_problems("池化层", "池化层", "汇聚层", "池化层")                # never introduced
+    assert alias_problems("汇聚层", "汇聚层", "汇聚层", "池化层")                # never given at all
+
+
+def test_each_alias_is_introduced_once_at_the_first_use_of_its_term():
+    prose_text, text = "\n".join(t for _, t in prose_cells()), chinese_text()
+    problems = [p for zh, alias in aliases() for p in alias_problems(prose_text, text, zh, alias)]
+    assert aliases() and not problems, "\n".join(problems)

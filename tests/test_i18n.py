@@ -3,8 +3,12 @@ text and figure label exists in both languages, and the language is chosen as do
 
 from __future__ import annotations
 
+import os
 import re
 import string
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -15,6 +19,7 @@ from course_utils import answer_key, commands, doctor, i18n, plots, weights
 from course_utils.exercises import MESSAGES, MESSAGES_EN, MESSAGES_ZH, Exercise
 from course_utils.plots import PLOT_TEXT
 from tools.nbenv import NOTEBOOKS
+from tools.sync_notebooks import course_config, setup_source
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +130,7 @@ def test_widget_labels_in_chinese():
     box = Exercise("Q", key="02.1").widget()
     labels = [child.description for child in box.children[1].children[1:]]
     assert labels == ["检查", "提示", "显示解答"]
-    assert repr(box).startswith("练习： 一个用于 ImageNet")
+    assert repr(box).startswith("练习：一个用于 ImageNet")
 
 
 def test_figure_text_needs_zh_and_a_cjk_font(monkeypatch):
@@ -139,8 +144,8 @@ def test_figure_text_needs_zh_and_a_cjk_font(monkeypatch):
 
 
 class Font:
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, fname=""):
+        self.name, self.fname = name, fname
 
 
 def test_cjk_font_is_the_first_of_the_list_that_is_installed():
@@ -158,6 +163,167 @@ def test_use_cjk_font_picks_an_installed_font_or_none():
         assert found is None or (found in i18n.CJK_FONTS and mpl.rcParams["font.sans-serif"][0] == found)
     finally:
         mpl.rcParams["font.sans-serif"] = before
+
+
+class FontManager:
+    """What :func:`i18n.register_cjk_font_file` uses of matplotlib's ``FontManager``."""
+
+    def __init__(self, fonts=()):
+        self.ttflist, self.added = list(fonts), []
+
+    def addfont(self, path):
+        self.added.append(path)
+        self.ttflist.append(Font("Noto Sans CJK JP", path))  # face 0 of NotoSansCJK-Regular.ttc
+
+
+def test_a_cjk_font_file_installed_after_matplotlib_listed_its_fonts_is_registered(tmp_path):
+    manager = FontManager([Font("DejaVu Sans", "/fonts/DejaVuSans.ttf")])
+    font_file = tmp_path / "NotoSansCJK-Regular.ttc"
+    assert i18n.register_cjk_font_file(manager, [str(font_file)]) is None and manager.added == []  # not there
+    font_file.write_bytes(b"")
+    assert i18n.register_cjk_font_file(manager, [str(font_file)]) == "Noto Sans CJK JP"
+    assert i18n.register_cjk_font_file(manager, [str(font_file)]) is None  # listed now: added only once
+    assert manager.added == [str(font_file)]
+
+
+def test_the_real_matplotlib_registers_a_cjk_font_file_at_a_known_path():
+    from matplotlib.font_manager import FontManager as RealFontManager
+
+    path = next((p for p in i18n.CJK_FONT_FILES if Path(p).is_file()), None)
+    if path is None:
+        pytest.skip("no CJK font file at a known path on this machine")
+    manager = object.__new__(RealFontManager)  # an empty list: as if matplotlib listed fonts before
+    manager.ttflist, manager.afmlist = [], []
+    assert i18n.register_cjk_font_file(manager, [path]) in i18n.CJK_FONTS
+
+
+# ---- the environments a notebook runs in: which says "Chinese"? --------------------------------
+
+@pytest.fixture
+def kernel(monkeypatch, tmp_path):
+    """A fresh kernel process in a folder that says nothing (Colab's /content): no COURSE_LANG,
+    locale or JupyterLab session, no IPython shell; ``subprocess.run`` records the commands (a
+    fake pip and apt) and returns success. Returns the list of commands run."""
+    monkeypatch.setenv("COURSE_LANG", "")
+    for var in ("COURSE_LANG", "JPY_SESSION_NAME", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.chdir(tmp_path)
+    commands = []
+
+    def run(command, **kwargs):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    return commands
+
+
+def on_colab(monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+
+
+def run_setup_cell(language, capsys):
+    """Run the setup cell that tools.sync_notebooks writes into a notebook in ``language``, as
+    the kernel would; return what it printed."""
+    exec(compile(setup_source(course_config(), language), "<cell 1>", "exec"), {})
+    return capsys.readouterr()
+
+
+def test_colab_chinese_setup_cell_installs_the_course_and_a_font_and_chooses_chinese(kernel, monkeypatch,
+                                                                                      capsys):
+    on_colab(monkeypatch)
+    assert i18n.language() == "en"  # /content: nothing says Chinese before the setup cell
+    assert run_setup_cell("zh", capsys) == ("", "")
+    pip, apt = kernel
+    assert pip[:4] == [sys.executable, "-m", "pip", "install"] and pip[-1].startswith("course-utils @ git+https://")
+    assert apt == ["apt-get", "-qq", "install", "-y", "fonts-noto-cjk"]
+    assert i18n.language() == "zh"
+
+
+def test_colab_chinese_figure_labels_after_the_setup_cell_without_a_restart(kernel, monkeypatch, capsys,
+                                                                             tmp_path):
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    font_file = tmp_path / "fonts" / "NotoSansCJK-Regular.ttc"
+    manager = FontManager([Font("DejaVu Sans", "/fonts/DejaVuSans.ttf")])  # listed before the install
+    monkeypatch.setattr(font_manager, "fontManager", manager)
+    monkeypatch.setattr(i18n, "CJK_FONT_FILES", (str(tmp_path / "missing.ttc"), str(font_file)))
+    run = subprocess.run
+
+    def apt_installs_the_font(command, **kwargs):
+        if command[0] == "apt-get":
+            font_file.parent.mkdir()
+            font_file.write_bytes(b"")
+        return run(command, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", apt_installs_the_font)
+    on_colab(monkeypatch)
+    with mpl.rc_context():
+        assert i18n.figure_text("loss") == "loss"
+        run_setup_cell("zh", capsys)
+        assert i18n.figure_text("loss") == "损失" and manager.added == [str(font_file)]
+        assert mpl.rcParams["font.sans-serif"][0] == "Noto Sans CJK JP"
+
+
+def test_off_colab_the_chinese_setup_cell_only_chooses_chinese(kernel, capsys):
+    assert run_setup_cell("zh", capsys) == ("", "")
+    assert kernel == [] and i18n.language() == "zh"
+
+
+def test_a_learners_course_lang_wins_over_the_chinese_setup_cell(kernel, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_LANG", "en")
+    run_setup_cell("zh", capsys)
+    assert i18n.language() == "en"
+
+
+def test_the_english_setup_cell_installs_on_colab_only_and_chooses_nothing(kernel, monkeypatch, capsys):
+    assert run_setup_cell("en", capsys) == ("", "")
+    assert kernel == [] and "COURSE_LANG" not in os.environ
+    on_colab(monkeypatch)
+    assert run_setup_cell("en", capsys) == ("", "")
+    assert [command[3] for command in kernel] == ["install"] and kernel[0][2] == "pip"
+    assert i18n.language() == "en"
+
+
+def vscode(monkeypatch, user_ns):
+    """IPython running under VS Code: a shell whose user namespace VS Code filled."""
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: types.SimpleNamespace(user_ns=user_ns)
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+
+
+def test_vscode_says_which_notebook_in_ipythons_user_namespace(kernel, monkeypatch, tmp_path):
+    zh_dir = tmp_path / "notebooks" / "zh"
+    zh_dir.mkdir(parents=True)
+    vscode(monkeypatch, {"__vsc_ipynb_file__": str(zh_dir / "03_x.ipynb")})
+    assert i18n.language() == "zh"
+    vscode(monkeypatch, {"__vsc_ipynb_file__": str(tmp_path / "notebooks" / "03_x.ipynb")})
+    assert i18n.language(cwd=zh_dir) == "en"  # the notebook's own path beats the kernel's folder
+    vscode(monkeypatch, {})  # IPython without VS Code: the folder decides
+    assert i18n.language(cwd=zh_dir) == "zh" and i18n.language() == "en"
+
+
+def test_outside_ipython_language_does_not_import_it(kernel, tmp_path):
+    assert i18n.language(environ={}, cwd=tmp_path) == "en"
+    assert "IPython" not in sys.modules
+
+
+def test_jupyterlab_says_which_notebook_in_jpy_session_name(kernel, tmp_path):
+    session = str(tmp_path / "notebooks" / "zh" / "03_x.ipynb")
+    assert i18n.language(environ={"JPY_SESSION_NAME": session}) == "zh"  # cwd: the server's folder
+    assert i18n.language(environ={"JPY_SESSION_NAME": str(tmp_path / "03_x.ipynb")}) == "en"
+
+
+def test_plain_jupyter_and_nbval_say_it_with_the_kernels_folder(kernel, tmp_path, monkeypatch):
+    zh_dir = tmp_path / "notebooks" / "zh"
+    zh_dir.mkdir(parents=True)
+    monkeypatch.chdir(zh_dir)
+    assert i18n.language() == "zh"
+    monkeypatch.chdir(zh_dir.parent)
+    assert i18n.language() == "en"
 
 
 def plot_figures():

@@ -4,7 +4,6 @@ import ast
 import math
 import re
 import tomllib
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -116,7 +115,8 @@ def test_suite_runs_strict_nbval_over_notebooks():
 def test_readme_and_ci_run_the_same_command():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
-    assert [l.split("#")[0].strip() for l in first_block.splitlines() if l.strip()][:2] == ["make lab", "make test"]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    assert commands[:2] == ["make lab", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test(\s|$)", ci, re.M), ".ci/run must run the README's command, make test"
 

@@ -7,7 +7,6 @@ name and format) under a temporary TORCH_HOME; the course model with a stand-in 
 import os
 import pickle
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,10 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.models import ResNet50_Weights, resnet18, resnet50
 
-from course_utils import i18n
-from course_utils import weights as W
+from course_utils import i18n, weights as W
 from course_utils.checkpoint import save_checkpoint
 from course_utils.data import target_dataset
-from course_utils.weights import (COURSE_PREPROCESSING, WeightsError, imagenet_weights_path,
-                                  load_resnet50, preprocessing)
+from course_utils.weights import COURSE_PREPROCESSING, WeightsError, imagenet_weights_path, load_resnet50, preprocessing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +99,7 @@ def test_the_learner_reads_the_fallback_and_the_offline_error_in_chinese_under_z
     monkeypatch.setattr(i18n, "_chosen", "zh")
     load_resnet50(10, "auto")
     out = capsys.readouterr().out
-    assert out.count("\n") == 1 and out.startswith("ResNet-50，10 类输出头，权重：课程的源模型")
+    assert out.count("\n") == 1 and out.startswith("ResNet-50，10 类分类头，权重：课程的源模型")
     assert "改用课程模型：ImageNet 权重没有缓存，也连不上 download.pytorch.org" in out
     with pytest.raises(WeightsError, match="也连不上 download.pytorch.org。请在能上网的机器上下载"):
         load_resnet50(10, "imagenet")

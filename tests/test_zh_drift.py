@@ -9,6 +9,10 @@ import pytest
 
 from tools import zh_drift
 from tools.nbenv import NOTEBOOKS
+from tools.sync_notebooks import course_config, setup_source
+
+SETUP_EN = setup_source(course_config(), "en")
+SETUP_ZH = setup_source(course_config(), "zh")
 
 ZH_PATHS = sorted(zh_drift.ZH.glob("*.ipynb"))
 
@@ -40,26 +44,66 @@ def test_comments_and_blank_lines_do_not_count_but_code_does():
 
 
 def test_twins_without_drift_pass():
-    en = notebook(md("# Title"), code("x = 1  # one", tags=["colab-setup"]))
-    zh = notebook(md("# 标题", translates="# Title"), code("x = 1  # 一", tags=["colab-setup"]))
+    en = notebook(md("# Title"), code("x = 1  # one"))
+    zh = notebook(md("# 标题", translates="# Title"), code("x = 1  # 一"))
     assert zh_drift.drift(en, zh, "00_x.ipynb") == []
 
 
+def twins():
+    """An English notebook and its Chinese twin without drift: title, setup cell, one code cell."""
+    en = notebook(md("# Title"), code(SETUP_EN, tags=["colab-setup"]), code("x = 1"))
+    zh = notebook(md("# 标题", translates="# Title"), code(SETUP_ZH, tags=["colab-setup"]), code("x = 1  # 一"))
+    return en, zh
+
+
 @pytest.mark.parametrize("change, words", [
-    (lambda zh: setattr(zh.cells[1], "source", "x = 2  # 一"), "zh/00_x.ipynb cell 1: code differs"),
-    (lambda zh: setattr(zh.cells[1], "source", "# NBVAL_IGNORE_OUTPUT\nx = 1"), "cell 1: nbval markers"),
+    (lambda zh: setattr(zh.cells[2], "source", "x = 2  # 一"), "zh/00_x.ipynb cell 2: code differs"),
+    (lambda zh: setattr(zh.cells[2], "source", "# NBVAL_IGNORE_OUTPUT\nx = 1"), "cell 2: nbval markers"),
+    (lambda zh: setattr(zh.cells[1], "source", "# NBVAL_SKIP\n" + SETUP_ZH), "cell 1: nbval markers"),
     (lambda zh: zh.cells[1].metadata.update(tags=[]), "cell 1: tags"),
-    (lambda zh: zh.cells.append(md("多出来的")), "3 cells, the English notebook has 2"),
+    (lambda zh: zh.cells.append(md("多出来的")), "4 cells, the English notebook has 3"),
     (lambda zh: zh.cells.reverse(), "cell 0: a code cell where the English has a markdown cell"),
     (lambda zh: zh.cells[0].metadata.update(zh={"source_sha1": "0" * 40}), "cell 0: the English Markdown changed"),
     (lambda zh: setattr(zh.cells[0], "source", zh_drift.TODO + "# Title"), "cell 0: not translated yet"),
 ])
 def test_each_kind_of_drift_is_named_with_notebook_and_cell(change, words):
-    en = notebook(md("# Title"), code("x = 1", tags=["colab-setup"]))
-    zh = notebook(md("# 标题", translates="# Title"), code("x = 1  # 一", tags=["colab-setup"]))
+    en, zh = twins()
+    assert zh_drift.drift(en, zh, "00_x.ipynb") == []
     change(zh)
     found = zh_drift.drift(en, zh, "00_x.ipynb")
     assert any(words in line for line in found), found
+
+
+def test_the_setup_cell_is_left_to_sync_notebooks_and_only_it():
+    en, zh = twins()
+    zh.cells[1].source = "print('anything')"  # tools.sync_notebooks --check names this one
+    assert zh_drift.drift(en, zh, "00_x.ipynb") == []
+    for cells in (en.cells, zh.cells):  # cell 2 tagged like a setup cell is still compared
+        cells[2].metadata["tags"] = ["colab-setup"]
+    zh.cells[2].source = "x = 2"
+    assert [line.split(":")[0] for line in zh_drift.drift(en, zh, "00_x.ipynb")] == ["zh/00_x.ipynb cell 2"]
+    en, zh = twins()
+    for cells in (en.cells, zh.cells):  # an untagged cell 1 is ordinary code
+        cells[1].metadata["tags"] = []
+    assert [line.split(":")[0] for line in zh_drift.drift(en, zh, "00_x.ipynb")] == ["zh/00_x.ipynb cell 1"]
+
+
+def test_scaffold_sync_code_and_rebuild_give_the_chinese_setup_cell(tmp_path, monkeypatch):
+    monkeypatch.setattr(zh_drift, "ZH", tmp_path / "zh")
+    en, _ = twins()
+    en_path = tmp_path / "00_x.ipynb"
+    nbformat.write(en, en_path)
+    zh_path = zh_drift.scaffold(en_path)
+    assert nbformat.read(zh_path, as_version=4).cells[1].source == SETUP_ZH
+    en.cells[2].source = "x = 2"                               # the English code changes
+    nbformat.write(en, en_path)
+    assert zh_drift.sync_code(zh_path) == [2]                  # the setup cell is not copied
+    assert nbformat.read(zh_path, as_version=4).cells[1].source == SETUP_ZH
+    en.cells.insert(2, md("New text"))                         # the English gains a cell
+    nbformat.write(en, en_path)
+    zh_drift.rebuild(zh_path)
+    assert [c.source for c in nbformat.read(zh_path, as_version=4).cells if c.cell_type == "code"] == [
+        SETUP_ZH, "x = 2"]
 
 
 def test_scaffold_stamp_and_sync_code(tmp_path, monkeypatch):
@@ -84,7 +128,7 @@ def test_scaffold_stamp_and_sync_code(tmp_path, monkeypatch):
 def test_rebuild_re_pairs_after_cells_are_added_removed_and_moved(tmp_path, monkeypatch):
     monkeypatch.setattr(zh_drift, "ZH", tmp_path / "zh")
     (tmp_path / "zh").mkdir()
-    en = notebook(md("# Title"), code("x = 1"), md("Old text"), code("y = 2"), md("Kept"))
+    # the twin of an English notebook: "# Title", "x = 1", "Old text", "y = 2", "Kept"
     zh = notebook(md("# 标题", translates="# Title"), code("x = 1  # 一"), md("旧文字", translates="Old text"),
                   code("y = 2  # 二"), md("保留", translates="Kept"))
     zh.cells[3].outputs = [nbformat.v4.new_output("stream", text="2")]

@@ -7,7 +7,9 @@ twins under ``notebooks/zh/`` get badges that open them (``.../notebooks/zh/NN_x
     python -m tools.sync_notebooks --check  # exit 1 if any notebook disagrees (CI does this)
 
 Pattern every notebook follows: cell 0 is Markdown that starts with the title line and the
-badge line; cell 1 is the setup cell below, tagged ``colab-setup``.
+badge line; cell 1 is the setup cell below, tagged ``colab-setup``. A Chinese notebook's setup
+cell also sets ``COURSE_LANG=zh`` (Colab does not tell the kernel where the notebook is) and, on
+Colab, installs a CJK font for the figures; ``tools/zh_drift.py`` leaves that cell to this tool.
 """
 
 from __future__ import annotations
@@ -43,19 +45,42 @@ def badge(notebook_name: str, config: dict) -> str:
     return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook_name, config)})"
 
 
-def setup_source(config: dict) -> str:
-    url = f"git+https://github.com/{config['repository']}@{config['branch']}"
-    return (
-        "# Setup. On Colab: install the course package (about 1 minute). Elsewhere: nothing to do,\n"
-        "# `make lab` already installed it.\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:\n'
-        "    import subprocess\n"
-        "\n"
-        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
-        f"                    \"course-utils @ {url}\"], check=True)"
-    )
+SETUP = {
+    "en": """\
+# Setup. On Colab: install the course package (about 1 minute). Elsewhere: nothing to do,
+# `make lab` already installed it.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "course-utils @ {url}"], check=True)""",
+    "zh": """\
+# 准备。在 Colab 上：安装课程包（约 1 分钟）和一种中文字体。其他地方：`make lab` 已经装好，
+# 这里只选择中文。
+import os
+import sys
+
+os.environ.setdefault("COURSE_LANG", "zh")  # 用中文：Colab 看不出本笔记本在 zh/ 目录中
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "course-utils @ {url}"], check=True)
+    # 图中的中文需要 CJK 字体；安装失败时图的标签保持英文
+    subprocess.run(["apt-get", "-qq", "install", "-y", "fonts-noto-cjk"], check=False)""",
+}
+
+
+def setup_source(config: dict, language: str = "en") -> str:
+    """The setup cell (cell 1) of a notebook in ``language`` (``"en"`` or ``"zh"``)."""
+    return SETUP[language].format(url=f"git+https://github.com/{config['repository']}@{config['branch']}")
+
+
+def notebook_language(path: Path) -> str:
+    """``"zh"`` for a Chinese twin (a notebook in a ``zh`` folder), else ``"en"``."""
+    return "zh" if Path(path).parent.name == "zh" else "en"
 
 
 def notebook_id(path: Path) -> str:
@@ -83,10 +108,11 @@ def problems(path: Path, config: dict) -> list[str]:
     if badges != [badge(name, config)]:
         found.append(f"{name}: Colab badge missing or not pointing at {colab_url(name, config)}")
     setup = nb.cells[1]
-    if setup.cell_type != "code" or setup.source != setup_source(config):
-        found.append(f"{path.name}: cell 1 is not the standard Colab setup cell")
+    if setup.cell_type != "code" or setup.source != setup_source(config, notebook_language(path)):
+        found.append(f"{name}: cell 1 is not the standard {notebook_language(path)} Colab setup cell "
+                     "(python -m tools.sync_notebooks rewrites it)")
     if SETUP_TAG not in setup.metadata.get("tags", []):
-        found.append(f"{path.name}: cell 1 lacks the '{SETUP_TAG}' tag")
+        found.append(f"{name}: cell 1 lacks the '{SETUP_TAG}' tag")
     return found
 
 
@@ -104,7 +130,7 @@ def sync(path: Path, config: dict) -> bool:
     if setup is None or setup.cell_type != "code" or SETUP_TAG not in setup.metadata.get("tags", []):
         setup = nbformat.v4.new_code_cell()
         nb.cells.insert(1, setup)
-    setup.source = setup_source(config)
+    setup.source = setup_source(config, notebook_language(path))
     setup.metadata["tags"] = sorted(set(setup.metadata.get("tags", [])) | {SETUP_TAG})
     after = nbformat.writes(nb)
     if after != before:

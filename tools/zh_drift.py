@@ -11,7 +11,8 @@ The rules (``tests/test_zh_drift.py`` enforces them):
 * the same cells in the same order: code for code, Markdown for Markdown;
 * each code cell's CODE equals the English one's after comments and blank lines are stripped
   (comments may be translated; code may not differ), with the same nbval markers
-  (``# NBVAL_*`` lines) and the same cell tags;
+  (``# NBVAL_*`` lines) and the same cell tags. Except cell 1, the setup cell tagged
+  ``colab-setup``: ``tools/sync_notebooks.py`` writes it per language and checks it;
 * each translated Markdown cell records the SHA-1 of the English text it translates
   (``metadata.zh.source_sha1``); when the English cell changes, the tool names the Chinese cell
   that needs attention. ``--stamp`` records the current English text after a translation.
@@ -31,6 +32,7 @@ from pathlib import Path
 import nbformat
 
 from tools.nbenv import NOTEBOOKS
+from tools.sync_notebooks import SETUP_TAG, course_config, setup_source
 
 ZH = NOTEBOOKS / "zh"
 MARKER = re.compile(r"^\s*#\s*(NBVAL_[A-Z_]+)\s*$", re.M)
@@ -62,6 +64,17 @@ def twin(zh_path: Path) -> Path:
     return zh_path.parent.parent / zh_path.name
 
 
+def is_setup_cell(index: int, cell) -> bool:
+    """Cell 1 tagged ``colab-setup``: written per language by ``tools.sync_notebooks`` (checked
+    there), so its code is not compared with the English cell's."""
+    return index == 1 and cell.cell_type == "code" and SETUP_TAG in cell.metadata.get("tags", [])
+
+
+def _chinese_setup(cell) -> None:
+    """Give a copied English setup cell the Chinese setup code (``tools.sync_notebooks``)."""
+    cell.source = setup_source(course_config(), "zh")
+
+
 def _first_difference(a: str, b: str) -> str:
     for n, (x, y) in enumerate(zip(a.splitlines(), b.splitlines()), 1):
         if x != y:
@@ -82,7 +95,8 @@ def drift(en_nb, zh_nb, name: str) -> list[str]:
             found.append(f"{where}: a {zh.cell_type} cell where the English has a {en.cell_type} cell")
             continue
         if en.cell_type == "code":
-            if strip_comments(en.source) != strip_comments(zh.source):
+            generated = is_setup_cell(i, en) and is_setup_cell(i, zh)
+            if not generated and strip_comments(en.source) != strip_comments(zh.source):
                 found.append(f"{where}: code differs from the English cell "
                              f"({_first_difference(strip_comments(en.source), strip_comments(zh.source))})")
             if MARKER.findall(en.source) != MARKER.findall(zh.source):
@@ -121,9 +135,11 @@ def scaffold(en_path: Path) -> Path:
     if zh_path.exists():
         raise FileExistsError(f"{zh_path} exists: edit it, or delete it to start again")
     nb = nbformat.read(en_path, as_version=4)
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            if is_setup_cell(i, cell):
+                _chinese_setup(cell)
         elif cell.cell_type == "markdown":
             cell.source = TODO + cell.source
     ZH.mkdir(exist_ok=True)
@@ -147,7 +163,8 @@ def stamp(zh_path: Path) -> int:
 
 def sync_code(zh_path: Path) -> list[int]:
     """Copy every English code cell whose code differs into the Chinese twin (its comments
-    become the English ones: translate them again). Returns the indices copied."""
+    become the English ones: translate them again). The setup cell stays Chinese. Returns the
+    indices copied."""
     en_nb = nbformat.read(twin(zh_path), as_version=4)
     zh_nb = nbformat.read(zh_path, as_version=4)
     if [c.cell_type for c in en_nb.cells] != [c.cell_type for c in zh_nb.cells]:
@@ -157,7 +174,11 @@ def sync_code(zh_path: Path) -> list[int]:
     for i, (en, zh) in enumerate(zip(en_nb.cells, zh_nb.cells)):
         if en.cell_type == "code" and (strip_comments(en.source) != strip_comments(zh.source)
                                        or en.metadata.get("tags") != zh.metadata.get("tags")):
+            if is_setup_cell(i, en) and is_setup_cell(i, zh):
+                continue
             zh_nb.cells[i] = copy.deepcopy(en)
+            if is_setup_cell(i, en):
+                _chinese_setup(zh_nb.cells[i])
             copied.append(i)
     nbformat.write(zh_nb, zh_path)
     return copied
@@ -168,8 +189,9 @@ def rebuild(zh_path: Path) -> list[int]:
 
     The result has the English cells, in order: a Markdown cell keeps the Chinese translation
     stamped with that very English text (wherever it was), a code cell keeps the Chinese cell
-    with the same code (its translated comments); anything else is the English cell, Markdown
-    marked to translate. Outputs are cleared (re-execute). Returns the Markdown cells to translate.
+    with the same code (its translated comments), the setup cell gets the Chinese setup code;
+    anything else is the English cell, Markdown marked to translate. Outputs are cleared
+    (re-execute). Returns the Markdown cells to translate.
     """
     en_nb = nbformat.read(twin(zh_path), as_version=4)
     old = nbformat.read(zh_path, as_version=4)
@@ -187,7 +209,9 @@ def rebuild(zh_path: Path) -> list[int]:
                 todo.append(i)
         elif en.cell_type == "code":
             kept = code.get(strip_comments(en.source))
-            if kept is not None and MARKER.findall(kept.source) == MARKER.findall(en.source):
+            if is_setup_cell(i, en):
+                _chinese_setup(cell)
+            elif kept is not None and MARKER.findall(kept.source) == MARKER.findall(en.source):
                 cell.source = kept.source
             cell.outputs, cell.execution_count = [], None
         cells.append(cell)
