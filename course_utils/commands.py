@@ -34,7 +34,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from torch.utils.data import DataLoader, Subset
-
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.models import resnet50
 
@@ -47,10 +46,22 @@ from course_utils.images import ImageFolderError, image_folder, load_image, stra
 from course_utils.plots import plot_confusion_matrix
 from course_utils.repro import get_device, seed_everything
 from course_utils.runner import PRECISIONS, confusion_matrix, finetune_model, predict, select_precision
-from course_utils.stage_probe import (AUGMENTS, CUT_STRATEGIES, HEAD_STEPS, CutResNet, best_stage, cut_model,
-                                      plot_stage_probe, probe_table, train_head, view_features)
+from course_utils.stage_probe import (
+    AUGMENTS,
+    CUT_STRATEGIES,
+    HEAD_STEPS,
+    CutResNet,
+    best_stage,
+    cut_model,
+    plot_stage_probe,
+    probe_table,
+    train_head,
+    view_features,
+)
 from course_utils.transfer import STAGES, stage_features
 from course_utils.weights import WeightsError, load_resnet50, preprocessing
+
+__all__ = ["add_finetune_arguments", "add_predict_arguments", "run"]
 
 MODEL_FORMAT = "course_utils.model/1"
 
@@ -85,8 +96,8 @@ MESSAGES = {
                   "zh": "警告：训练损失从 {first:.3f} 升到了 {last:.3f}：学习率可能太大（试试把 --lr 缩小到"
                         "十分之一）"},
     "too_few_to_probe": {"en": "--strategy {strategy} measures each stage by cross-validation on the training "
-                               "images and needs at least 2 per class ({name!r} has {count} for training); add images, or "
-                               "pass --strategy last-stage",
+                               "images and needs at least 2 per class ({name!r} has {count} for training); "
+                               "add images, or pass --strategy last-stage",
                          "zh": "--strategy {strategy} 要在训练图片上用交叉验证衡量每个阶段，每个类别至少需要 2 张"
                                "（{name!r} 只有 {count} 张用于训练）；请添加图片，或者用 --strategy last-stage"},
     "augment_needs_cut": {"en": "--augment {augment} works with --strategy auto and the cut-* strategies only; "
@@ -95,18 +106,19 @@ MESSAGES = {
                                 "或者换用这些策略"},
     "probe_header": {"en": "what each stage knows: a linear probe on its pooled output, {folds}-fold "
                            "cross-validation on the {n} training images",
-                     "zh": "每个阶段学到了什么：在其汇聚后的输出上训练线性探测，在 {n} 张训练图片上做 {folds} 折交叉验证"},
+                     "zh": "每个阶段学到了什么：在其汇聚后的输出上训练线性探测，"
+                           "在 {n} 张训练图片上做 {folds} 折交叉验证"},
     "probe_columns": {"en": "stage    probe acc        L2", "zh": "阶段     探测准确率       L2"},
     "chose_auto": {"en": "auto chose {strategy}: {stage} probes best ({acc:.3f} against {other} {other_acc:.3f} "
                          "for the next best){what}",
                    "zh": "auto 选择了 {strategy}：{stage} 的线性探测最好（{acc:.3f}，次好的 {other} 为 "
                          "{other_acc:.3f}）{what}"},
     "what_cut": {"en": "; the network is cut after {stage}: a new head on its pooled output",
-                 "zh": "；网络在 {stage} 之后截断，在其汇聚后的输出上训练一个新的输出头"},
+                 "zh": "；网络在 {stage} 之后截断，在其汇聚后的输出上训练一个新的分类头"},
     "what_whole": {"en": "; the whole network is kept, with a new head",
-                   "zh": "；保留整个网络，换一个新的输出头"},
+                   "zh": "；保留整个网络，换一个新的分类头"},
     "chose_named": {"en": "{strategy} (as asked): a new head on the pooled output of {stage}",
-                    "zh": "{strategy}（按要求）：在 {stage} 汇聚后的输出上训练新的输出头"},
+                    "zh": "{strategy}（按要求）：在 {stage} 汇聚后的输出上训练新的分类头"},
     "augment_measured": {"en": "augmentation {augment}: {with_aug:.3f} with {views} augmented views per image, "
                                "{without:.3f} without (same cross-validation)",
                          "zh": "数据增强 {augment}：每张图片加 {views} 个增强视图时为 {with_aug:.3f}，不加时为 "
@@ -118,12 +130,23 @@ MESSAGES = {
     "head_trained": {"en": "head: logistic regression on {rows} cached feature rows (L2 {l2:g}, at most {steps} "
                            "L-BFGS steps); nothing was chosen on the validation images, so their accuracy "
                            "below is unbiased",
-                     "zh": "输出头：在 {rows} 行缓存特征上做逻辑回归（L2 {l2:g}，最多 {steps} 步 L-BFGS）；"
+                     "zh": "分类头：在 {rows} 行缓存特征上做逻辑回归（L2 {l2:g}，最多 {steps} 步 L-BFGS）；"
                            "没有任何选择用到验证图片，所以下面的验证准确率没有偏差"},
+    "refit": {"en": "the saved head is then refit on all {n} images (training and validation) with the same stage, "
+                    "augmentation and L2; the validation accuracy is the one of the head trained on the {train} "
+                    "training images",
+              "zh": "保存的分类头随后在全部 {n} 张图片（训练和验证）上用同样的阶段、数据增强和 L2 重新训练；"
+                    "验证准确率是只在 {train} 张训练图片上训练的分类头的结果"},
     "no_images": {"en": "{path}: no images in this folder (extensions {extensions}, ...); pass image files "
                         "or a folder that holds some",
                   "zh": "{path}：这个文件夹里没有图片（扩展名 {extensions} 等）；请传入图片文件或含有图片的文件夹"},
     "no_such_input": {"en": "{path}: no such image file or folder", "zh": "{path}：没有这个图片文件或文件夹"},
+    "split": {"en": "{n} classes {classes}: {train} training, {val} validation images",
+              "zh": "{n} 个类别 {classes}：{train} 张训练图片，{val} 张验证图片"},
+    "skipped_note": {"en": " ({count} non-image files skipped)", "zh": "（跳过了 {count} 个非图片文件）"},
+    "saved": {"en": "validation accuracy {acc:.3f}; model saved to {path}",
+              "zh": "验证准确率 {acc:.3f}；模型已保存到 {path}"},
+    "report_written": {"en": "report: {json}, {png}", "zh": "报告：{json}，{png}"},
     "skipped_files": {"en": "{count} non-image files skipped", "zh": "跳过了 {count} 个非图片文件"},
     "csv_written": {"en": "predictions for {count} images written to {path}",
                     "zh": "{count} 张图片的预测已写入 {path}"},
@@ -147,7 +170,7 @@ def _number(kind, low: float, *, strict: bool = True):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
         if not math.isfinite(value) or value < low or (strict and value == low):
             raise argparse.ArgumentTypeError(f"{text} must be a finite number {'>' if strict else '>='} {low}")
         return value
@@ -190,7 +213,7 @@ def _writable_file(path: Path, flag: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CommandError(message(MESSAGES, "cannot_create", flag=flag, folder=folder, reason=exc.strerror))
+        raise CommandError(message(MESSAGES, "cannot_create", flag=flag, folder=folder, reason=exc.strerror)) from exc
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CommandError(message(MESSAGES, "not_writable", flag=flag, folder=folder))
 
@@ -239,13 +262,13 @@ def run_finetune(args) -> dict:
     try:
         device = get_device(args.device) if args.device else None
     except RuntimeError as exc:  # e.g. --device cuda on a machine without a GPU
-        raise CommandError(str(exc))
+        raise CommandError(str(exc)) from exc
     info = ddp.init_distributed(device)
     try:
         weights, train, val, skipped = _check_finetune(args, info)
         say = print if info.is_main else (lambda *a, **k: None)
-        say(f"{len(train.classes)} classes {train.classes}: {len(train)} training, {len(val)} validation images"
-            + (f" ({skipped} non-image files skipped)" if skipped else ""))
+        say(message(MESSAGES, "split", n=len(train.classes), classes=train.classes, train=len(train), val=len(val))
+            + (message(MESSAGES, "skipped_note", count=skipped) if skipped else ""))
         with ddp.main_first(info):  # rank 0 builds any cache (the course model) alone
             seed_everything(args.seed)  # the same new head in every process
             model = load_resnet50(len(train.classes), weights, verbose=info.is_main)
@@ -269,7 +292,11 @@ def run_finetune(args) -> dict:
             history = finetune_model(model, args.strategy, train_loader, val_loader, epochs=args.epochs,
                                      lr=args.lr, precision=args.precision,
                                      info=info, progress=True, log=say)
-        logits, targets = predict(model, val_loader, info.device, precision=select_precision(info.device, args.precision))
+        if "val_logits" in extra:  # auto / cut-*: from the head trained before any refit
+            logits, targets = extra.pop("val_logits"), extra.pop("val_targets")
+        else:
+            logits, targets = predict(model, val_loader, info.device,
+                                      precision=select_precision(info.device, args.precision))
         matrix = confusion_matrix(logits.argmax(1), targets, len(train.classes))
         val_acc = (logits.argmax(1) == targets).float().mean().item() if _probes(args.strategy) else \
             (history[-1]["val_acc"] if history else None)
@@ -282,12 +309,13 @@ def run_finetune(args) -> dict:
                                         "classes": train.classes, "preprocessing": model.preprocessing,
                                         "strategy": result.get("chosen", args.strategy),
                                         "weights": str(args.weights)})
-            say(f"validation accuracy {result['val_acc']:.3f}; model saved to {args.save}")
+            say(message(MESSAGES, "saved", acc=result["val_acc"], path=args.save))
             if len(history) > 1 and history[-1]["train_loss"] > history[0]["train_loss"]:
                 say(message(MESSAGES, "loss_rose", first=history[0]["train_loss"], last=history[-1]["train_loss"]))
             if args.report is not None:
                 _write_report(args.report, result)
-                say(f"report: {args.report / 'report.json'}, {args.report / 'confusion_matrix.png'}")
+                say(message(MESSAGES, "report_written", json=args.report / "report.json",
+                            png=args.report / "confusion_matrix.png"))
         return result
     finally:
         ddp.cleanup(info)
@@ -349,11 +377,22 @@ def _finetune_cut(args, model, train, val, device, say) -> tuple[torch.nn.Module
     say(message(MESSAGES, "head_trained", steps=HEAD_STEPS, l2=l2, rows=stage_feats.shape[0] * stage_feats.shape[1]))
     cut = CutResNet(model, stage, head.to(device)).eval()
     cut.preprocessing = model.preprocessing
+    with torch.no_grad():  # the validation logits of the head that never saw them: the honest estimate
+        val_logits = head(val_feats.to(device))
     history = [{"epoch": 1, "train_loss": run["curve"][-1], "train_acc": None, "val_loss": None,
                 "val_acc": run["acc"]}]
+    refit = args.val is None  # the validation images came out of --data: the saved head learns from them too
+    if refit:
+        both = torch.cat([images, val_images.to(device)])
+        views, settings = AUGMENTS[augment] if augment != "none" else (0, None)
+        all_feats = view_features(model, both, views=views, augment=settings, seed=seed)[stage].cpu()
+        head, _ = train_head(all_feats, torch.cat([targets, val_targets]), l2=l2, seed=seed)
+        cut.norm, cut.fc = head.to(device)
+        say(message(MESSAGES, "refit", n=len(both), train=len(targets)))
     chosen = f"cut-{stage}"
     return cut, history, {"probe": table, "probe_folds": folds, "stage": stage, "chosen": chosen,
-                          "augment": augment, "l2": l2}
+                          "augment": augment, "l2": l2, "refit": refit,
+                          "val_logits": val_logits, "val_targets": val_targets.to(device)}
 
 
 def _write_report(folder: Path, result: dict) -> None:
@@ -374,7 +413,7 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
     try:
         saved = load_checkpoint(path)  # weights_only=True: a file cannot run code
     except CheckpointError as exc:
-        raise CommandError(str(exc))
+        raise CommandError(str(exc)) from exc
     if saved.get("format") != MODEL_FORMAT:
         raise CommandError(message(MESSAGES, "not_our_model", path=path))
     if "stage" not in saved:  # a whole ResNet-50 (every model saved before the cut strategies)

@@ -56,9 +56,12 @@ def _finetune(images, tmp_path, *extra):
 
 
 def _bad_folders(tmp_path, images):
-    one = tmp_path / "one"; (one / "cat").mkdir(parents=True)
+    one = tmp_path / "one"
+    (one / "cat").mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(one / "cat" / "a.png")
-    empty_class = tmp_path / "emptyclass"; (empty_class / "cat").mkdir(parents=True); (empty_class / "dog").mkdir()
+    empty_class = tmp_path / "emptyclass"
+    (empty_class / "cat").mkdir(parents=True)
+    (empty_class / "dog").mkdir()
     Image.new("RGB", (8, 8)).save(empty_class / "cat" / "a.png")
     (empty_class / "dog" / "readme.txt").write_text("not an image")
     corrupt = tmp_path / "corrupt"
@@ -151,7 +154,7 @@ def test_predict_refuses_files_that_are_not_our_models_or_images(tmp_path, image
 
 def test_cuda_precision_is_bf16_where_supported_else_fp16(monkeypatch):
     for supported, expected in ((True, "bf16"), (False, "fp16")):
-        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: supported)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, supported=supported, **k: supported)
         assert runner.select_precision("cuda") == expected
     assert runner.select_precision("cuda", "fp32") == "fp32"
 
@@ -261,7 +264,10 @@ def test_auto_on_the_command_line_chooses_what_the_table_shows(tmp_path, images,
     assert "4-fold cross-validation on the 10 training images" in out
     assert "auto chose cut-layer3: layer3 probes best" in out and "the network is cut after layer3" in out
     assert "augmentation" in out and "validation accuracy" in out
+    assert "the saved head is then refit on all 12 images" in out  # 10 training + 2 validation
     result = json.loads((report / "report.json").read_text())
+    # the accuracy printed is the one of the head that never saw the validation images, not the refit one's
+    assert result["refit"] and result["val_acc"] == pytest.approx(result["history"][0]["val_acc"])
     assert result["chosen"] == "cut-layer3" and set(result["probe"]) == set(STAGES)
     assert result["probe"]["layer3"]["acc"] == max(r["acc"] for r in result["probe"].values())
     assert (report / "stage_probe.png").read_bytes()[:4] == b"\x89PNG"
