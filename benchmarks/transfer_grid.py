@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from course_utils import transfer
+from course_utils.atomic import atomic_write
 from course_utils.data import target_dataset
 from course_utils.plots import plot_transfer_grid
 from course_utils.pretrain import build_source_model, pretrain_source_model
@@ -97,15 +97,14 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
-    """Write a CSV atomically: a crash leaves the previous file, never half of a new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a results file is for everyone
-    os.replace(tmp, path)
+    """Write a CSV atomically (:func:`course_utils.atomic.atomic_write`, flushed to disk before the
+    rename): a crash leaves the previous file, never half of a new one."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_write(path) as f:
+        f.write(text.getvalue().encode("utf-8"))
 
 
 def sweep(arm, source, data, y, yt, native) -> tuple[list[float], list[dict]]:

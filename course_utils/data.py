@@ -9,7 +9,6 @@
   source never sees (:data:`~course_utils.glyphs.HELD_OUT_FONTS`), by the same generator;
   ``"digits"``, the *far* target: scikit-learn's 1,797 real handwritten digits (8x8, shipped inside
   scikit-learn); ``"cifar10"`` through torchvision when a network is there.
-* :func:`per_class_subset` -- a seeded draw of ``k`` labelled images per class (few-shot targets).
 
 Every image is a ``(3, image_size, image_size)`` float tensor. Pixels start in [0, 1]; the one
 transform the course uses for all datasets, :data:`normalize` (mean 0.5, std 0.25 per channel),
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from course_utils.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks, render_glyphs
@@ -226,23 +225,3 @@ def denormalize(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(MEAN, device=images.device).view(3, 1, 1)
     std = torch.tensor(STD, device=images.device).view(3, 1, 1)
     return (images * std + mean).clamp(0, 1)
-
-
-def per_class_subset(dataset: Dataset, k: int, *, seed: int = 0) -> Subset:
-    """A seeded draw of ``k`` images of every class of ``dataset`` (which has ``.targets``).
-
-    The same ``seed`` gives the same images; each class's ``k`` are a prefix of its ``k + 1``,
-    so growing ``k`` only adds images. Indices are returned in dataset order.
-    """
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive int (images per class), got {k!r}")
-    targets = torch.as_tensor(dataset.targets)
-    g = torch.Generator().manual_seed(seed)
-    picked = []
-    for c in range(int(targets.max()) + 1):
-        members = (targets == c).nonzero().flatten()
-        if len(members) < k:
-            raise ValueError(f"class {c} has only {len(members)} images, fewer than k={k}; "
-                             "use a smaller k or a larger split")
-        picked.append(members[torch.randperm(len(members), generator=g)[:k]])
-    return Subset(dataset, torch.cat(picked).sort().values.tolist())

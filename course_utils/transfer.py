@@ -109,6 +109,8 @@ class Standardize(nn.Module):
 def per_class_indices(targets: torch.Tensor, k: int, seed: int,
                       exclude: torch.Tensor | None = None) -> torch.Tensor:
     """``k`` indices per class drawn at random (seeded), sorted; never one from ``exclude``."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive int (images per class), got {k!r}")
     generator = torch.Generator().manual_seed(seed)
     taken = set() if exclude is None else set(exclude.tolist())
     chosen = []

@@ -15,7 +15,6 @@ from course_utils.data import (
     cache_dir,
     denormalize,
     normalize,
-    per_class_subset,
     source_dataset,
     target_dataset,
 )
@@ -134,17 +133,6 @@ def test_near_target_splits_are_balanced_deterministic_and_new():
     assert train[0][0].shape == (3, 32, 32) and train.images.float().std() > 20
 
 
-def test_per_class_subset_draws_k_per_class_seeded_and_nested():
-    train = target_dataset("digits", "train")
-    five = per_class_subset(train, 5, seed=1)
-    assert torch.bincount(train.targets[five.indices]).tolist() == [5] * 10
-    assert five.indices == per_class_subset(train, 5, seed=1).indices
-    assert five.indices != per_class_subset(train, 5, seed=2).indices
-    assert set(five.indices) < set(per_class_subset(train, 6, seed=1).indices)
-    x, y = five[0]
-    assert x.shape == (3, 32, 32) and y == int(train.targets[five.indices[0]])
-
-
 @pytest.mark.parametrize("download", [False, True])
 def test_cifar10_offline_is_a_clear_error(tmp_path, monkeypatch, download):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
@@ -170,8 +158,6 @@ def test_cifar10_offline_is_a_clear_error(tmp_path, monkeypatch, download):
     (lambda: source_dataset(size=0), "size must be a positive int"),
     (lambda: source_dataset(image_size=4), "image_size must be an int >= 8"),
     (lambda: target_dataset("glyphs", "all"), "unknown split 'all'"),
-    (lambda: per_class_subset(target_dataset("digits", "train"), 0), "k must be a positive int"),
-    (lambda: per_class_subset(target_dataset("digits", "train"), 51), "fewer than k=51"),
 ])
 def test_bad_arguments_say_what_is_allowed(call, words):
     with pytest.raises(ValueError, match=words):

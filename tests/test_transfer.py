@@ -59,6 +59,9 @@ def test_per_class_indices():
     assert not set(a.tolist()) & set(b.tolist())
     with pytest.raises(ValueError, match="only 15 images left"):
         transfer.per_class_indices(targets, 16, seed=0, exclude=a)
+    for k in (0, 2.5, True):
+        with pytest.raises(ValueError, match="k must be a positive int"):
+            transfer.per_class_indices(targets, k, seed=0)
 
 
 def test_train_arm_learns_within_the_budget():

@@ -1,5 +1,7 @@
 """The committed transfer grid (benchmarks/transfer_grid.py): complete, sane, and reproducible."""
 
+import csv
+
 import pytest
 
 from benchmarks import transfer_grid as tg
@@ -88,3 +90,16 @@ def test_one_augmented_cell_reruns_to_the_stored_accuracy():
     r = transfer.run_cell("pixels-logreg-aug", None, data, y, yt, index, lr=float(row["lr"]), seed=1)
     assert abs(r["acc"] - float(row["acc"])) < 0.01
     assert abs(r["first_loss"] - float(row["first_loss"])) < 1e-3
+
+
+def test_write_rows_rewrites_the_committed_grid_byte_for_byte(tmp_path):
+    """The grid is written through course_utils.atomic (one atomic write in the project): the same
+    rows give the same bytes as the committed file, and no temporary file is left beside it."""
+    path = transfer.GRID_CSV
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    out = tmp_path / "grid.csv"
+    tg.write_rows(out, fields, rows)
+    assert out.read_bytes() == path.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.csv"]
