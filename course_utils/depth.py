@@ -49,6 +49,23 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
     ResNet's projection shortcut) do not add up: only the longest chain does. ``example_input``
     (a tensor, or a tuple of them) is run once, in eval mode without gradients, to check it fits.
     """
+    layer_types = tuple(layer_types)
+    graph_module, args = _traced(model, example_input, layer_types)
+    _check_runs(model, graph_module, args)
+    modules = dict(graph_module.named_modules())
+    longest: dict[fx.Node, int] = {}
+    for node in graph_module.graph.nodes:  # fx lists nodes in topological order
+        weighted = ((node.op == "call_module" and isinstance(modules[node.target], layer_types))
+                    or (node.op == "call_function" and node.target in _DEPTH_FUNCTIONS))
+        longest[node] = max((longest[n] for n in node.all_input_nodes), default=0) + int(weighted)
+        if node.op == "output":
+            return longest[node]
+    raise RuntimeError("the traced graph has no output node")
+
+
+def _traced(model, example_input, layer_types: tuple[type, ...]) -> tuple[fx.GraphModule, tuple]:
+    """``model``'s fx graph, with ``layer_types`` kept as single calls, and the input as a tuple;
+    refuses what cannot be traced or would hide weights inside one opaque call."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}; pass the model "
                         "(e.g. resnet50(weights=None)), not its parameters or a tensor")
@@ -56,11 +73,9 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
     if not all(isinstance(a, torch.Tensor) for a in args):
         raise TypeError("example_input must be a tensor (or a tuple of tensors), e.g. "
                         "torch.zeros(1, 3, 224, 224) for an image model")
-    layer_types = tuple(layer_types)
-    tracer = _DepthTracer(layer_types)
     root = nn.Sequential(model) if isinstance(model, layer_types) else model  # a call to trace
     try:
-        graph_module = fx.GraphModule(root, tracer.trace(root))
+        graph_module = fx.GraphModule(root, _DepthTracer(layer_types).trace(root))
     except Exception as exc:
         raise RuntimeError(f"torch.fx cannot trace {type(model).__name__}, so its depth cannot be "
                            f"read from a graph ({type(exc).__name__}: {exc}). Python control flow "
@@ -77,7 +92,12 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
                              "weights but the graph records it as one call. Pass layer_types="
                              f"DEPTH_LAYERS + ({kind},) to count it as one layer, or count "
                              "by hand.")
-    modes = {m: m.training for m in model.modules()}  # restored exactly afterwards
+    return graph_module, args
+
+
+def _check_runs(model: nn.Module, graph_module: fx.GraphModule, args: tuple) -> None:
+    """Run the graph once on ``args`` (eval mode, no gradients; every module's mode restored)."""
+    modes = {m: m.training for m in model.modules()}
     try:
         with torch.no_grad():
             graph_module.eval()(*args)
@@ -88,11 +108,3 @@ def depth(model: nn.Module, example_input: torch.Tensor | tuple,
     finally:
         for m, mode in modes.items():
             m.training = mode
-    longest: dict[fx.Node, int] = {}
-    for node in graph_module.graph.nodes:  # fx lists nodes in topological order
-        weighted = ((node.op == "call_module" and isinstance(modules[node.target], layer_types))
-                    or (node.op == "call_function" and node.target in _DEPTH_FUNCTIONS))
-        longest[node] = max((longest[n] for n in node.all_input_nodes), default=0) + int(weighted)
-        if node.op == "output":
-            return longest[node]
-    raise RuntimeError("the traced graph has no output node")

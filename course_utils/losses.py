@@ -65,6 +65,41 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     non-ignored targets. ``label_smoothing`` e mixes the target with the uniform distribution:
     (1 - e) * target + e / C. Returns a scalar, or the per-sample losses for ``"none"``.
     """
+    class_dim = _check_arguments(logits, targets, weight, reduction, label_smoothing)
+    num_classes = logits.shape[class_dim]
+    logp = log_softmax(logits, dim=class_dim)  # (N, C, ...)
+    # Broadcast per-class weights along the class dimension: (C,) -> (1, C, 1, ...).
+    shape = [1] * logits.dim()
+    shape[class_dim] = num_classes
+    w = weight.to(logp.dtype).reshape(shape) if weight is not None else None
+
+    if targets.is_floating_point():  # class probabilities, one distribution per sample
+        _check_probabilities(logits, targets, class_dim)
+        t = targets * (1 - label_smoothing) + label_smoothing / num_classes
+        per_class = -(t * logp) if w is None else -(t * logp * w)
+        losses = per_class.sum(dim=class_dim)  # L = -sum_i y_i log(yhat_i), (N, d1, ...)
+        if reduction == "none":
+            return losses
+        return losses.sum() if reduction == "sum" else losses.sum() / losses.numel()
+
+    targets = _check_class_indices(logits, targets, class_dim, ignore_index)
+    keep = targets != ignore_index  # (N, d1, ...) bool
+    safe = torch.where(keep, targets, torch.zeros_like(targets)).unsqueeze(class_dim)
+    nll = -logp.gather(class_dim, safe).squeeze(class_dim)  # -log p(true class), (N, d1, ...)
+    smooth = -logp.sum(dim=class_dim) if w is None else -(logp * w).sum(dim=class_dim)
+    sample_w = (weight.to(logp.dtype)[safe.squeeze(class_dim)] if weight is not None
+                else torch.ones_like(nll))
+    sample_w = sample_w * keep
+    losses = (1 - label_smoothing) * nll * sample_w + label_smoothing / num_classes * smooth * keep
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / sample_w.sum()  # nan when every target is ignored, as in PyTorch
+
+
+def _check_arguments(logits, targets, weight, reduction, label_smoothing) -> int:
+    """Refuse what :func:`cross_entropy` cannot compute, naming the fix; return the class dimension."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -79,58 +114,50 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     if weight is not None and (weight.dim() != 1 or weight.shape[0] != num_classes):
         raise ValueError(f"weight must have shape ({num_classes},), one value per class, got "
                          f"{tuple(weight.shape)}")
-    logp = log_softmax(logits, dim=class_dim)  # (N, C, ...)
-    # Broadcast per-class weights along the class dimension: (C,) -> (1, C, 1, ...).
-    shape = [1] * logits.dim()
-    shape[class_dim] = num_classes
-    w = weight.to(logp.dtype).reshape(shape) if weight is not None else None
+    return class_dim
 
-    expected = logits.shape[:class_dim] + logits.shape[class_dim + 1:]
-    if targets.is_floating_point():  # class probabilities, one distribution per sample
-        if targets.shape == expected:
-            raise TypeError(f"targets of shape {tuple(targets.shape)} look like class indices "
-                            f"but are {targets.dtype}: class indices must be integers, pass "
-                            f"targets.long() (or probabilities of shape {tuple(logits.shape)})")
-        if targets.shape != logits.shape:
-            raise ValueError(f"probability targets must have the logits' shape "
-                             f"{tuple(logits.shape)}, got {tuple(targets.shape)}")
-        total = targets.sum(dim=class_dim)
-        if (targets < 0).any() or not torch.allclose(total, torch.ones_like(total), atol=1e-4):
-            raise ValueError("probability targets must be non-negative and sum to 1 over the "
-                             f"class dimension (dim {class_dim}); for class indices pass an "
-                             "integer tensor")
-        t = targets * (1 - label_smoothing) + label_smoothing / num_classes
-        per_class = -(t * logp) if w is None else -(t * logp * w)
-        losses = per_class.sum(dim=class_dim)  # (N, d1, ...)
-        if reduction == "none":
-            return losses
-        return losses.sum() if reduction == "sum" else losses.sum() / losses.numel()
 
+def _index_shape(logits: torch.Tensor, class_dim: int) -> torch.Size:
+    """The shape class-index targets must have: the logits' without the class dimension."""
+    return logits.shape[:class_dim] + logits.shape[class_dim + 1:]
+
+
+def _check_probabilities(logits: torch.Tensor, targets: torch.Tensor, class_dim: int) -> None:
+    """Probability targets: the logits' shape, non-negative, summing to 1 over the classes."""
+    if targets.shape == _index_shape(logits, class_dim):
+        raise TypeError(f"targets of shape {tuple(targets.shape)} look like class indices "
+                        f"but are {targets.dtype}: class indices must be integers, pass "
+                        f"targets.long() (or probabilities of shape {tuple(logits.shape)})")
+    if targets.shape != logits.shape:
+        raise ValueError(f"probability targets must have the logits' shape "
+                         f"{tuple(logits.shape)}, got {tuple(targets.shape)}")
+    total = targets.sum(dim=class_dim)
+    if (targets < 0).any() or not torch.allclose(total, torch.ones_like(total), atol=1e-4):
+        raise ValueError("probability targets must be non-negative and sum to 1 over the "
+                         f"class dimension (dim {class_dim}); for class indices pass an "
+                         "integer tensor")
+
+
+def _check_class_indices(logits: torch.Tensor, targets: torch.Tensor, class_dim: int,
+                         ignore_index: int) -> torch.Tensor:
+    """Class-index targets: integers of the right shape, each in [0, C) or ``ignore_index``;
+    returned as int64, which ``gather`` indexes with (uint8 and int32 labels are fine)."""
     if targets.dtype == torch.bool or targets.is_complex():
         raise TypeError(f"class-index targets must be integers, got {targets.dtype}; pass "
                         f"targets.long()")
-    targets = targets.long()  # gather() indexes with int64 (uint8 and int32 labels are fine)
+    targets = targets.long()
+    expected = _index_shape(logits, class_dim)
     if targets.shape != expected:
         raise ValueError(f"class-index targets must have shape {tuple(expected)} for logits of "
                          f"shape {tuple(logits.shape)} (class dim {class_dim}), got "
                          f"{tuple(targets.shape)}")
-    keep = targets != ignore_index  # (N, d1, ...) bool
+    num_classes = logits.shape[class_dim]
+    keep = targets != ignore_index
     bad = keep & ((targets < 0) | (targets >= num_classes))
     if bad.any():
         raise ValueError(f"class-index targets must be in [0, {num_classes}) (or ignore_index="
                          f"{ignore_index}); found {sorted(set(targets[bad].tolist()))[:5]}")
-    safe = torch.where(keep, targets, torch.zeros_like(targets)).unsqueeze(class_dim)
-    nll = -logp.gather(class_dim, safe).squeeze(class_dim)  # -log p(true class), (N, d1, ...)
-    smooth = -logp.sum(dim=class_dim) if w is None else -(logp * w).sum(dim=class_dim)
-    sample_w = (weight.to(logp.dtype)[safe.squeeze(class_dim)] if weight is not None
-                else torch.ones_like(nll))
-    sample_w = sample_w * keep
-    losses = (1 - label_smoothing) * nll * sample_w + label_smoothing / num_classes * smooth * keep
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / sample_w.sum()  # nan when every target is ignored, as in PyTorch
+    return targets
 
 
 def quarter_means(losses: Sequence[float]) -> list[float]:
