@@ -176,7 +176,8 @@ def test_what_counts_as_english_prose(line, prose):
 
 
 def test_chinese_notebooks_print_chinese():
-    """(b) of issue 32. Fails until the Chinese notebooks are re-executed after a conversion."""
+    """The zh notebooks' stored stream outputs hold at most MAX_ENGLISH_PROSE_LINES English prose lines
+    (a print converted to say() changes them only when the zh notebook is executed again)."""
     lines = {path.name: english_prose_lines(path) for path in ZH_PATHS}
     total = sum(map(len, lines.values()))
     report = "\n".join(f"{name}: {len(found)}\n  " + "\n  ".join(found[:8]) for name, found in lines.items() if found)
