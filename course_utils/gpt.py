@@ -129,21 +129,29 @@ class GPT(nn.Module):
 
 
 class GPTClassifier(nn.Module):
-    """A GPT body and a new linear ``head`` on the mean of its hidden states over real tokens.
+    """A GPT body and a new linear ``head`` on one vector per text, read from its hidden states.
 
     ``model(idx, lengths)``: right-padded ids (B, T) and true lengths (B,) -> logits (B, C).
-    Causal attention means real tokens never see the padding after them, so no mask is needed.
+    ``pooling="mean"`` averages the hidden states over the real tokens; ``pooling="last"`` reads
+    the last real token's (as Hugging Face's ``GPT2ForSequenceClassification`` does). Causal
+    attention means real tokens never see the padding after them, so no mask is needed.
     """
 
-    def __init__(self, body: GPT, num_classes: int) -> None:
+    def __init__(self, body: GPT, num_classes: int, pooling: str = "mean") -> None:
         super().__init__()
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
         self.body = body
+        self.pooling = pooling
         self.head = nn.Linear(body.config.d_model, num_classes)
 
     def forward(self, idx: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         h = self.body.features(idx)                                         # (B, T, d)
-        real = torch.arange(idx.size(1), device=idx.device) < lengths[:, None]  # (B, T)
-        pooled = (h * real[..., None]).sum(1) / lengths[:, None].clamp(min=1)   # (B, d)
+        if self.pooling == "last":
+            pooled = h[torch.arange(idx.size(0), device=idx.device), lengths - 1]  # (B, d)
+        else:
+            real = torch.arange(idx.size(1), device=idx.device) < lengths[:, None]  # (B, T)
+            pooled = (h * real[..., None]).sum(1) / lengths[:, None].clamp(min=1)   # (B, d)
         return self.head(pooled)
 
 

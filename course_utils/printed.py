@@ -552,6 +552,7 @@ WORDS: dict[str, str] = {
     "loaded from cache": "从缓存加载",
     "trained": "训练完成",
     "scratch": "从零训练",
+    "full (last)": "全量微调（末词元）",
     # notebook 08
     "pretrained (first run)": "预训练完成（首次运行）",
     "computed": "计算完成",

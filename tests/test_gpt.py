@@ -60,10 +60,25 @@ def test_generate_greedy_and_top_k():
     assert torch.equal(top1, greedy[:, :9])  # top-1 sampling is greedy
 
 
-def test_classifier_ignores_padding():
+@pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_classifier_ignores_padding(pooling):
     torch.manual_seed(0)
-    model = GPTClassifier(GPT(TINY), num_classes=3).eval()
+    model = GPTClassifier(GPT(TINY), num_classes=3, pooling=pooling).eval()
     x = torch.randint(1, 300, (1, 6))
     padded = torch.cat([x, torch.zeros(1, 4, dtype=torch.long)], 1)
     torch.testing.assert_close(model(x, torch.tensor([6])), model(padded, torch.tensor([6])))
     assert model(padded, torch.tensor([6])).shape == (1, 3)
+
+
+def test_classifier_pools_as_documented():
+    torch.manual_seed(0)
+    mean, last = (GPTClassifier(GPT(TINY), 3, pooling=p).eval() for p in ("mean", "last"))
+    last.load_state_dict(mean.state_dict())
+    idx, lengths = torch.randint(1, 300, (2, 7)), torch.tensor([7, 4])
+    h = mean.body.features(idx)
+    by_hand_mean = torch.stack([h[0, :7].mean(0), h[1, :4].mean(0)])
+    by_hand_last = torch.stack([h[0, 6], h[1, 3]])
+    torch.testing.assert_close(mean(idx, lengths), mean.head(by_hand_mean))
+    torch.testing.assert_close(last(idx, lengths), last.head(by_hand_last))
+    with pytest.raises(ValueError, match="pooling must be"):
+        GPTClassifier(GPT(TINY), 3, pooling="max")
