@@ -37,10 +37,10 @@ from PIL import Image
 
 from course_utils.__main__ import main
 from course_utils.data import normalize
-from course_utils.glyphs import HELD_OUT_FONTS, glyph_masks, render_glyphs
-from course_utils.pretrain import pretrain_source_model
-from course_utils.stage_probe import probe_table, train_head
-from course_utils.transfer import STAGES, stage_features
+from course_utils.data.glyphs import HELD_OUT_FONTS, glyph_masks, render_glyphs
+from course_utils.experiments.pretrain import pretrain_source_model
+from course_utils.experiments.stage_probe import probe_table, train_head
+from course_utils.experiments.transfer import STAGES, stage_features
 
 SYMBOLS = tuple("+=<>?!&%#@")
 FONTS = tuple(f for f in HELD_OUT_FONTS if f != "cmmi10")  # math italic draws other glyphs there

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.digit_scale
 
-The source letters fill about 0.6-0.9 of the frame (``course_utils.glyphs``); the 8x8 digits,
+The source letters fill about 0.6-0.9 of the frame (``course_utils.data.glyphs``); the 8x8 digits,
 blown up to 32 px, fill all of it. This shrinks each digit to ``scale`` of the frame on a dark
 background (the normalized value of a black pixel), then runs notebook 05's ``probe-layer3-long``
 arm on the frozen source model's layer3 features, under the grid's rules: the learning rate swept
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.transfer_grid import SEEDS, SWEEP_K, VAL_K, load_target, summary
-from course_utils import transfer
-from course_utils.pretrain import pretrain_source_model
+from course_utils.experiments import transfer
+from course_utils.experiments.pretrain import pretrain_source_model
 from course_utils.repro import pin_threads
 
 SCALES = (1.0, 0.8, 0.65, 0.55)

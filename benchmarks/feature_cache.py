@@ -21,10 +21,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_utils.data import target_dataset
+from course_utils.experiments.weights import load_resnet50
 from course_utils.finetune import extract_features, freeze, make_optimizer
 from course_utils.repro import pin_threads, seed_everything
 from course_utils.training import evaluate, fit
-from course_utils.weights import load_resnet50
 
 
 def probe(weights, train, epochs: int, lr: float, cached: bool) -> tuple[nn.Module, float]:

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/transfer_grid.py --arms full,last-stage --targets digits
 
 For each target (the *far* digits and the *near* glyphs) and each arm of
-:mod:`course_utils.transfer`: the learning rate is swept first (5 labelled images per class,
+:mod:`course_utils.experiments.transfer`: the learning rate is swept first (5 labelled images per class,
 seed 0, measured on 10 other labelled training images per class, never on the test split), then
 the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
 another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
@@ -17,7 +17,7 @@ learning rate is left has no grid rows: the sweep file says, for every learning 
 failed (column ``grid``).
 Every run also records its test accuracy before training (``first_acc``, about chance).
 
-Writes ``course_utils/results/transfer_grid.csv`` (one row per run) and ``transfer_sweep.csv``
+Writes ``course_utils/experiments/results/transfer_grid.csv`` (one row per run) and ``transfer_sweep.csv``
 (every learning rate tried) -- package data, so that notebook 05 reads them wherever it runs --
 and ``benchmarks/results/transfer_grid.png`` (the FAQ 2 figure). Rows of arms not re-run are
 kept, so the grid can be completed arm by arm; each file is replaced atomically.
@@ -35,11 +35,11 @@ from pathlib import Path
 
 import torch
 
-from course_utils import transfer
-from course_utils.atomic import atomic_write
 from course_utils.data import target_dataset
+from course_utils.experiments import transfer
+from course_utils.experiments.pretrain import build_source_model, pretrain_source_model
+from course_utils.internals.atomic import atomic_write
 from course_utils.plots import plot_transfer_grid
-from course_utils.pretrain import build_source_model, pretrain_source_model
 from course_utils.repro import pin_threads
 
 RESULTS = transfer.GRID_CSV.parent            # the CSVs: package data, read by notebook 05
@@ -97,7 +97,7 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_rows(path: Path, fields: list[str], rows: list[dict]) -> None:
-    """Write a CSV atomically (:func:`course_utils.atomic.atomic_write`, flushed to disk before the
+    """Write a CSV atomically (:func:`course_utils.internals.atomic.atomic_write`, flushed to disk before the
     rename): a crash leaves the previous file, never half of a new one."""
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=fields)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course_utils import commands
-from course_utils.doctor import main as doctor_main
+from course_utils.cli import commands
+from course_utils.cli.doctor import main as doctor_main
 
 __all__ = ["main"]
 

@@ -1,13 +1,13 @@
 """Checkpoints that survive interruptions: atomic saves, safe loads, clear errors.
 
-* :func:`save_checkpoint` writes atomically (:mod:`course_utils.atomic`): an interrupted
+* :func:`save_checkpoint` writes atomically (:mod:`course_utils.internals.atomic`): an interrupted
   save leaves the previous good checkpoint untouched, never a half-written file. It saves only
   what the loader can load back (:func:`check_saveable`).
 * :func:`load_checkpoint` checks the file first (:func:`verify_file`: the CRC of every record)
   and reads it with ``torch.load(..., weights_only=True)``: tensors, numbers, strings and
   containers only, so opening a file cannot run code hidden in it. A missing, corrupt or
   mismatched file raises :class:`CheckpointError` naming the file, what is wrong and the fix.
-* :func:`rng_state` / :func:`set_rng_state` (from :mod:`course_utils.rng_state`, re-exported
+* :func:`rng_state` / :func:`set_rng_state` (from :mod:`course_utils.internals.rng_state`, re-exported
   here) capture and restore every random generator a run draws from.
 """
 
@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.atomic import atomic_write
+from course_utils.internals.atomic import atomic_write
+from course_utils.internals.rng_state import loader_generators, rng_state, set_rng_state
 from course_utils.repro import device_missing
-from course_utils.rng_state import loader_generators, rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "save_checkpoint", "verify_file", "load_checkpoint", "load_cached",
            "restore_states", "state_dict_mismatch", "loader_generators", "rng_state", "set_rng_state"]
@@ -48,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
 
     Only what :func:`load_checkpoint` can load back is saved: any other value (a NumPy number,
     a ``Path``, a dataclass...) raises ``TypeError`` naming its key, before anything is written.
-    The write is atomic (:func:`course_utils.atomic.atomic_write`): an interrupted save leaves
+    The write is atomic (:func:`course_utils.internals.atomic.atomic_write`): an interrupted save leaves
     the previous file untouched; the parent folder is created if needed, the file honours the
     umask, and temporary files of earlier saves that were killed are removed.
     """

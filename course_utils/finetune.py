@@ -1,11 +1,11 @@
 """Fine-tuning, the lesson's part: which layers train, at which learning rates, and cached features.
 
-    model = load_resnet50(num_classes=10, weights="auto")    # course_utils.weights
+    model = load_resnet50(num_classes=10, weights="auto")    # course_utils.experiments.weights
     freeze(model, STRATEGIES["last-stage"])                  # everything else frozen, BatchNorm included
     optimizer = make_optimizer(model, lr=0.01)               # trainable parameters only
 
-Imports only torch. Loading weights lives in :mod:`course_utils.weights`; the command line in
-``python -m course_utils finetune`` (:mod:`course_utils.commands`).
+Imports only torch. Loading weights lives in :mod:`course_utils.experiments.weights`; the command line in
+``python -m course_utils finetune`` (:mod:`course_utils.cli.commands`).
 """
 
 from __future__ import annotations

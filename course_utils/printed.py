@@ -486,7 +486,7 @@ ZH: dict[str, str] = {
     "copied {n} LoRA matrices into peft": "把 {n} 个 LoRA 矩阵复制到 peft",
     "LoRA: ours vs peft, max |logits difference| on 32 test examples = {diff:.1e}":
         "LoRA：我们的 vs peft，32 个测试样本上的最大 |对数几率差异| = {diff:.1e}",
-    # course_utils.depth_sweep (notebook 04)
+    # course_utils.experiments.depth_sweep (notebook 04)
     "learning-rate sweep (seed 0), training loss over the last 10 steps (x: failed the check, -: not tried):":
         "学习率扫描（随机种子 0），最后 10 步的训练损失（x：未通过检查，-：未尝试）：",
     "at a rate chosen on seed 0, another seed failed the check:":

@@ -3,7 +3,7 @@
 A pair is a function's **signature** (``"dedent(text)"``, ``"Stats.sort_stats(*field)"``) and the
 **first sentence of its docstring** (``"Remove any common leading whitespace from every line in
 `text`."``), read from source with :mod:`ast` (nothing imported). Training pairs come from the
-modules of the pretraining corpus (:mod:`course_utils.corpus`), validation and test pairs from
+modules of the pretraining corpus (:mod:`course_utils.data.corpus`), validation and test pairs from
 :data:`VAL_MODULES` and :data:`TEST_MODULES`: standard-library modules that are *not* in that
 corpus, so the test measures what the model learned to do, not what it read.
 
@@ -14,7 +14,7 @@ One example in the chat template, with four tokens added after the BPE vocabular
 The targets of position t are ``ids[t + 1]``, and -100 (ignored by the loss) wherever that next
 token belongs to the prompt (``<|user|>`` ... ``<|assistant|>``) or is padding: the loss reads
 the answer **and the end token** only. Notebook 08 writes these steps in its cells and asserts them
-equal to this module, which the cached comparison (:mod:`course_utils.sft_runs`) uses.
+equal to this module, which the cached comparison (:mod:`course_utils.experiments.sft_runs`) uses.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from course_utils.corpus import EXTRA_MODULES, TASK_PACKAGES, _source_files
+from course_utils.data.corpus import EXTRA_MODULES, TASK_PACKAGES, _source_files
 from course_utils.gpt import GPT, GPTConfig
 
 __all__ = ["VAL_MODULES", "TEST_MODULES", "SPECIAL_TOKENS", "FIGURE_TEXT", "sft_splits", "ChatTemplate",

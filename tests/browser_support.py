@@ -36,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils import answer_key
+from course_utils.exercises import answer_key
 from tests.stored_outputs import compare_notebook, from_lab_json
 from tools.nbenv import configure_env
 

@@ -1,4 +1,4 @@
-"""course_utils.article: notebook 05's online section, run offline on fakes.
+"""course_utils.experiments.article: notebook 05's online section, run offline on fakes.
 
 A FAKE cached ImageNet state dict (random weights) under a temporary TORCH_HOME, and a small
 CIFAR-10 written in torchvision's on-disk format (cifar-10-batches-py pickles, the tar.gz, and the
@@ -16,8 +16,8 @@ from torchvision.datasets import CIFAR10
 from torchvision.models import ResNet50_Weights, resnet50
 from torchvision.transforms.functional import to_tensor
 
-from course_utils import article, weights
-from course_utils.weights import imagenet_weights_path
+from course_utils.experiments import article, weights
+from course_utils.experiments.weights import imagenet_weights_path
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

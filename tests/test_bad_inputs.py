@@ -38,8 +38,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import atomic, doctor, memory, peft
+from course_utils import memory, peft
 from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.cli import doctor
+from course_utils.internals import atomic
 from course_utils.losses import cross_entropy, log_softmax, softmax
 from course_utils.optim import SGD
 from course_utils.training import evaluate, fit, train_one_epoch
@@ -703,7 +705,7 @@ for name, fn, expect in PEFT:
 
 
 # ---- stage_probe: the per-stage probes behind `finetune --strategy auto` ------------------------
-from course_utils import stage_probe  # noqa: E402
+from course_utils.experiments import stage_probe  # noqa: E402
 
 
 def probe_feats(nan: bool = False):

@@ -1,4 +1,4 @@
-"""course_utils.checks: each implement-it checker accepts a reference solution and refuses
+"""course_utils.exercises.checks: each implement-it checker accepts a reference solution and refuses
 the stub and typical wrong answers with the right reason."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import checks, i18n
+from course_utils import i18n
+from course_utils.exercises import checks
 from course_utils.finetune import freeze as course_freeze
 from course_utils.peft import LoRALinear
 

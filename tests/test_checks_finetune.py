@@ -1,4 +1,4 @@
-"""course_utils.checks_finetune: the fine-tuning set-up checker accepts correct set-ups and names
+"""course_utils.exercises.checks_finetune: the fine-tuning set-up checker accepts correct set-ups and names
 each typical mistake."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from course_utils import i18n
-from course_utils.checks_finetune import MESSAGES, TinyResNet, check_finetune_setup
+from course_utils.exercises.checks_finetune import MESSAGES, TinyResNet, check_finetune_setup
 from course_utils.finetune import freeze, param_groups
 
 

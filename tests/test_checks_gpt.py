@@ -3,7 +3,7 @@
 import pytest
 
 from course_utils import i18n
-from course_utils.checks_gpt import check_block_forward
+from course_utils.exercises.checks_gpt import check_block_forward
 
 
 def right(block, x):

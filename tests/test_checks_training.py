@@ -1,4 +1,4 @@
-"""course_utils.checks_training: the learner's train_one_epoch is accepted when right, and each
+"""course_utils.exercises.checks_training: the learner's train_one_epoch is accepted when right, and each
 deliberately broken loop is refused with the message that names its mistake."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from course_utils import i18n
-from course_utils.checks_training import MESSAGES, check_train_one_epoch
+from course_utils.exercises.checks_training import MESSAGES, check_train_one_epoch
 
 
 @pytest.fixture(autouse=True)

@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from course_utils import commands, runner
 from course_utils.__main__ import main
 from course_utils.checkpoint import save_checkpoint
+from course_utils.cli import commands
+from course_utils.experiments import runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_distributed import write_image_folder  # noqa: E402
@@ -129,7 +130,7 @@ def test_finetune_then_predict_on_png_and_jpeg(tmp_path, images, capsys):
     assert len(probabilities) == 2 and sum(probabilities) == pytest.approx(1, abs=2e-3)  # top 5 of 2 classes
     # the predictions are the model's own: recompute one by hand
     model, _ = commands.load_model(tmp_path / "out" / "model.pt")
-    from course_utils.weights import preprocessing
+    from course_utils.experiments.weights import preprocessing
     with torch.no_grad():
         p = model(preprocessing(model)(Image.open(pictures[0]).convert("RGB"))[None]).softmax(1)[0]
     assert f"{['cat', 'dog'][int(p.argmax())]} {float(p.max()):.3f}" in lines[0]
@@ -216,8 +217,8 @@ def test_the_rising_loss_warning_in_chinese(tmp_path, images, capsys, monkeypatc
 
 
 # ----------------------------------------------------------------------------- --strategy auto / cut-*
-from course_utils import stage_probe  # noqa: E402
-from course_utils.transfer import STAGES  # noqa: E402
+from course_utils.experiments import stage_probe  # noqa: E402
+from course_utils.experiments.transfer import STAGES  # noqa: E402
 
 
 def _features_where(stage_that_knows: str, targets: torch.Tensor, views: int = 1, seed: int = 0,
@@ -302,7 +303,7 @@ def test_a_cut_model_saves_loads_and_predicts_folders_into_a_csv(tmp_path, image
     assert [r["path"] for r in rows][-2:] == [str(nested / "x.png"), str(images / "cat" / "0.jpg")]
     assert list(rows[0]) == ["path", "class_1", "prob_1", "class_2", "prob_2"]
     # the probabilities are the model's own: recompute one by hand
-    from course_utils.weights import preprocessing
+    from course_utils.experiments.weights import preprocessing
     with torch.no_grad():
         p = model(preprocessing(model)(Image.open(nested / "x.png").convert("RGB"))[None]).softmax(1)[0]
     assert rows[-2]["class_1"] == ["cat", "dog"][int(p.argmax())]

@@ -5,7 +5,14 @@ import sys
 
 import pytest
 
-from course_utils.corpus import TASK_PACKAGES, Docstring, collect_docstrings, corpus_sha256, corpus_text, task_split
+from course_utils.data.corpus import (
+    TASK_PACKAGES,
+    Docstring,
+    collect_docstrings,
+    corpus_sha256,
+    corpus_text,
+    task_split,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +29,7 @@ def test_sizes_and_labels(docs):
 
 
 def test_same_corpus_in_a_fresh_interpreter(docs):
-    code = ("from course_utils.corpus import *; "
+    code = ("from course_utils.data.corpus import *; "
             "print(corpus_sha256(corpus_text([d.text for d in collect_docstrings()])))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == corpus_sha256(corpus_text([d.text for d in docs]))

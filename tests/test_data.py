@@ -18,7 +18,7 @@ from course_utils.data import (
     source_dataset,
     target_dataset,
 )
-from course_utils.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks
+from course_utils.data.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks
 
 RAW = torch.nn.Identity()
 

@@ -1,4 +1,4 @@
-"""course_utils.depth_sweep: notebook 04's deep networks, one-run loop, learning-rate sweep, tables."""
+"""course_utils.experiments.depth_sweep: notebook 04's deep networks, one-run loop, learning-rate sweep, tables."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from course_utils.depth_sweep import (
+from course_utils.experiments.depth_sweep import (
     DeepNet,
     ResidualBlock,
     final_loss,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import doctor, i18n
+from course_utils import i18n
 from course_utils.checkpoint import save_checkpoint
+from course_utils.cli import doctor
 
 
 @pytest.fixture(autouse=True)

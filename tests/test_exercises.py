@@ -12,8 +12,8 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils import answer_key, i18n
-from course_utils.exercises import Exercise, Verdict, parse_answer, plain_text
+from course_utils import i18n
+from course_utils.exercises import Exercise, Verdict, answer_key, parse_answer, plain_text
 from course_utils.memory import training_flops, training_state_bytes
 from course_utils.params import count_parameters, expected_parameters
 from course_utils.peft import LoRALinear

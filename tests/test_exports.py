@@ -23,7 +23,22 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_utils"
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+
+def _module_files() -> dict[str, Path]:
+    """Dotted name inside the package ("repro", "data" for data/__init__.py, "data.glyphs",
+    "__init__" for the package itself) -> its file."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+FILES = _module_files()
+MODULES = sorted(FILES)
 #: Modules that others were editing when ``__all__`` was added everywhere; the integrator adds
 #: theirs, and then this test (strict xfail) fails until the module is removed from this set.
 PENDING: set[str] = set()
@@ -31,7 +46,7 @@ PENDING: set[str] = set()
 
 def _all_names(module: str) -> list[str] | None:
     """The names in the module's literal ``__all__``, or None when it has none."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(FILES[module].read_text(encoding="utf-8"))
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value:
@@ -48,51 +63,77 @@ def _notebook_sources(path: Path) -> list[str]:
 
 def _user_sources() -> list[tuple[str, str]]:
     """(where, Python source) of everything whose uses count: notebooks, package, benchmarks, tools."""
-    files = [*PACKAGE.glob("*.py"), *(ROOT / "benchmarks").rglob("*.py"), *(ROOT / "tools").rglob("*.py")]
+    files = [*PACKAGE.rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py"), *(ROOT / "tools").rglob("*.py")]
     sources = [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in files]
     for nb in sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts):
         sources += [(str(nb.relative_to(ROOT)), src) for src in _notebook_sources(nb)]
     return sources
 
 
+def _ours(dotted: str) -> str | None:
+    """``"course_utils.data.glyphs"`` -> ``"data.glyphs"``; None when not one of our modules."""
+    parts = dotted.split(".")
+    return ".".join(parts[1:]) if parts[0] == "course_utils" and len(parts) > 1 else None
+
+
 def _imported_module(node: ast.ImportFrom, where: str) -> str | None:
-    """The course_utils module a ``from X import ...`` reads from (None: the package or not ours)."""
+    """The module a ``from X import ...`` reads from: its dotted name inside course_utils, "" for
+    the package itself, None when not ours. A relative import counts from ``where``'s package."""
     if node.level and where.startswith("course_utils/"):
-        return node.module.split(".")[0] if node.module else None
-    parts = (node.module or "").split(".")
-    return parts[1] if parts[0] == "course_utils" and len(parts) > 1 else None
+        package = Path(where).parent.parts[1:]
+        base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+        return ".".join([*base, *((node.module or "").split(".") if node.module else [])])
+    if node.module == "course_utils":
+        return ""
+    return _ours(node.module or "")
+
+
+def _chain(node: ast.expr) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
 
 
 def uses_in(source: str, where: str) -> set[tuple[str, str]]:
     """(module, name) pairs that one source reads from course_utils' modules.
 
-    ``from course_utils.m import n`` uses ``(m, n)``; a module bound to a name
-    (``from course_utils import m``, ``import course_utils.m as m``, ``from . import m``) uses
-    ``(m, n)`` for each ``m.n`` read, and so does ``course_utils.m.n``.
+    ``from course_utils.m import n`` uses ``(m, n)`` (``m`` may be dotted: ``data.glyphs``); a
+    module bound to a name (``from course_utils.p import m``, ``import course_utils.m as m``,
+    ``from . import m``) uses ``(m, n)`` for each ``m.n`` read, and so does ``course_utils.m.n``.
     """
     tree = ast.parse(source)
     found, aliases = set(), {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             module = _imported_module(node, where)
-            if module:
-                found |= {(module, a.name) for a in node.names}
-            elif node.module == "course_utils" or (node.level and not node.module):
-                aliases |= {a.asname or a.name: a.name for a in node.names}
+            if module is None:
+                continue
+            for a in node.names:
+                inner = f"{module}.{a.name}" if module else a.name
+                if inner in FILES:  # a module, bound to a name
+                    aliases[a.asname or a.name] = inner
+                else:
+                    found.add((module or "__init__", a.name))
         elif isinstance(node, ast.Import):
             for a in node.names:
-                parts = a.name.split(".")
-                if parts[0] == "course_utils" and len(parts) == 2 and a.asname:
-                    aliases[a.asname] = parts[1]
+                inner = _ours(a.name)
+                if inner and a.asname:
+                    aliases[a.asname] = inner
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Attribute):
+        chain = _chain(node) if isinstance(node, ast.Attribute) else None
+        if not chain:
             continue
-        value = node.value
-        if isinstance(value, ast.Name) and value.id in aliases:
-            found.add((aliases[value.id], node.attr))
-        elif (isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name)
-              and value.value.id == "course_utils"):
-            found.add((value.attr, node.attr))
+        head, _, rest = chain.partition(".")
+        if head in aliases:
+            chain = f"course_utils.{aliases[head]}.{rest}"
+        inner = _ours(chain)
+        if inner and "." in inner:
+            module, _, name = inner.rpartition(".")
+            if module in FILES and name not in FILES and f"{module}.{name}" not in FILES:
+                found.add((module, name))
     return found
 
 
@@ -102,7 +143,7 @@ def users() -> dict[tuple[str, str], set[str]]:
     result: dict[tuple[str, str], set[str]] = {}
     for where, source in _user_sources():
         for module, name in uses_in(source, where):
-            if where != f"course_utils/{module}.py":
+            if module not in FILES or where != str(FILES[module].relative_to(ROOT)):
                 result.setdefault((module, name), set()).add(where)
     return result
 
@@ -129,16 +170,20 @@ def test_exported_names_exist_and_are_used(module):
 def test_uses_are_found_by_parsing():
     source = ("from course_utils.repro import get_device\nfrom course_utils import plots as p\n"
               "import course_utils.data as d\nimport course_utils\n"
-              "p.plot_history(h); d.load; course_utils.losses.check_sane\n"
+              "from course_utils.experiments import transfer\nfrom course_utils.data.glyphs import render\n"
+              "p.plot_history(h); d.load; course_utils.losses.check_sane; transfer.GRID_CSV\n"
+              "course_utils.cli.doctor.main\n"
               "x = 'from course_utils.optim import SGD'  # a string, not an import\n")
     assert uses_in(source, "notebooks/x.ipynb") == {
-        ("repro", "get_device"), ("plots", "plot_history"), ("data", "load"), ("losses", "check_sane")}
+        ("repro", "get_device"), ("plots", "plot_history"), ("data", "load"), ("losses", "check_sane"),
+        ("experiments.transfer", "GRID_CSV"), ("data.glyphs", "render"), ("cli.doctor", "main")}
     relative = "from .data import load\nfrom . import plots\nplots.show\n"
     assert uses_in(relative, "course_utils/x.py") == {("data", "load"), ("plots", "show")}
+    assert uses_in("from .glyphs import render\n", "course_utils/data/x.py") == {("data.glyphs", "render")}
 
 
 def test_sources_include_every_kind_of_user():
     kinds = {where.split("/")[0] for where, _ in _user_sources()}
     assert kinds == {"course_utils", "benchmarks", "tools", "notebooks"}
-    assert "course_utils/__main__.py" in users()[("commands", "run")]  # the command line
+    assert "course_utils/__main__.py" in users()[("cli.commands", "run")]  # the command line
     assert "notebooks/zh/00_setup.ipynb" in users()[("repro", "seed_everything")]

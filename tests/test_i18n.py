@@ -15,8 +15,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_utils import answer_key, commands, doctor, i18n, plots, weights
-from course_utils.exercises import MESSAGES, MESSAGES_EN, MESSAGES_ZH, Exercise
+from course_utils import i18n, plots
+from course_utils.cli import commands, doctor
+from course_utils.exercises import MESSAGES, MESSAGES_EN, MESSAGES_ZH, Exercise, answer_key
+from course_utils.experiments import weights
 from course_utils.plots import PLOT_TEXT
 from tools.nbenv import NOTEBOOKS
 from tools.sync_notebooks import course_config, setup_source

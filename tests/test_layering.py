@@ -1,7 +1,10 @@
-"""CONTRIBUTING.md's layer diagram is derived from the imports, so it cannot drift.
+"""CONTRIBUTING.md's layer diagram is derived from the imports, so it cannot drift; the package's
+roles (its subpackages) are enforced here too.
 
 A module's floor is 0 ("leaves") when it imports nothing of ours, else one more than the highest
-floor it imports. Every import counts, inside functions too. A cycle fails the test.
+floor it imports. Every import counts, inside functions too. A cycle fails the test. Modules are
+named by their dotted path inside the package: ``repro``, ``data`` (``data/__init__.py``),
+``data.glyphs``, ``experiments.pretrain``.
 """
 
 import ast
@@ -10,32 +13,78 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_utils"
+#: Top-level modules that are notebook plumbing, not lessons: seeding and threads, printed and
+#: figure text in the learner's language, plots, forked sweeps, checkpoints.
+TOOLKIT = {"repro", "printed", "i18n", "plots", "parallel", "checkpoint"}
+SUBPACKAGES = {"data", "exercises", "experiments", "cli", "internals"}
+#: What each role may import (besides itself). Lessons are the other top-level modules.
+MAY_IMPORT = {
+    "lessons": {"lessons", "toolkit", "data"},
+    "toolkit": {"toolkit", "internals"},
+    "internals": {"internals"},
+    "data": {"data", "toolkit", "internals"},
+    "exercises": {"exercises", "lessons", "toolkit", "data", "internals"},
+    "experiments": {"experiments", "lessons", "toolkit", "data", "internals"},
+    "cli": {"cli", "experiments", "lessons", "toolkit", "data", "internals"},
+    "__main__": {"cli"},
+}
 
 
-def our_imports(path: Path) -> set[str]:
+def module_files() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts == ("__init__",):
+            continue
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+MODULES = module_files()
+
+
+def role(name: str) -> str:
+    top = name.split(".")[0]
+    if top in SUBPACKAGES or top == "__main__":
+        return top
+    return "toolkit" if top in TOOLKIT else "lessons"
+
+
+def our_imports(name: str, path: Path) -> set[str]:
+    """The modules of ours that ``name`` imports (``from course_utils.p import m`` imports ``p.m``
+    when ``p.m`` is a module, else ``p``)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             parts = node.module.split(".")
-            if parts[0] == "course_utils":
-                found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+            if parts[0] != "course_utils":
+                continue
+            base = ".".join(parts[1:])
+            for alias in node.names:
+                inner = f"{base}.{alias.name}" if base else alias.name
+                found.add(inner if inner in MODULES else base)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names
-                      if a.name.startswith("course_utils.")}
-    return found - {path.stem}
+            found |= {a.name.split(".", 1)[1] for a in node.names if a.name.startswith("course_utils.")}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{name}: use absolute imports (from course_utils.x import y)")
+    return found - {name, ""}
+
+
+def graph() -> dict[str, set[str]]:
+    return {name: our_imports(name, path) for name, path in MODULES.items()}
 
 
 def floors() -> dict[str, int]:
-    graph = {p.stem: our_imports(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    edges = graph()
     result: dict[str, int] = {}
 
     def floor(name: str, path: tuple) -> int:
         assert name not in path, f"import cycle: {' -> '.join(path + (name,))}"
         if name not in result:
-            result[name] = max((floor(d, path + (name,)) + 1 for d in graph[name]), default=0)
+            result[name] = max((floor(d, path + (name,)) + 1 for d in edges[name]), default=0)
         return result[name]
 
-    for name in graph:
+    for name in edges:
         floor(name, ())
     return result
 
@@ -60,6 +109,34 @@ def test_the_layer_diagram_in_contributing_is_the_import_graph():
     assert not wrong and not extra, (
         f"CONTRIBUTING.md's diagram is out of date; (stated, actual) floor per module: {wrong}; "
         f"listed but not in the package: {extra}. Derived: {sorted(derived.items(), key=lambda x: x[1])}")
+
+
+def test_every_module_imports_only_what_its_role_may():
+    wrong = [f"{name} ({role(name)}) imports {dep} ({role(dep)})"
+             for name, deps in graph().items() for dep in sorted(deps)
+             if role(dep) != role(name) and role(dep) not in MAY_IMPORT[role(name)]]
+    assert not wrong, "role rules broken (see MAY_IMPORT): " + "; ".join(wrong)
+
+
+def test_the_roles_are_the_folders():
+    assert {role(n) for n in MODULES} == set(MAY_IMPORT)
+    assert TOOLKIT <= set(MODULES) and all("/" not in n for n in TOOLKIT)
+    lessons = sorted(n for n in MODULES if role(n) == "lessons")
+    assert {"params", "depth", "losses", "optim", "training", "finetune", "peft", "gpt"} <= set(lessons)
+    for package in SUBPACKAGES:
+        assert (PACKAGE / package / "__init__.py").is_file()
+
+
+def test_the_role_check_can_fail():
+    assert role("experiments.pretrain") == "experiments" and role("gpt") == "lessons"
+    assert "experiments" not in MAY_IMPORT["lessons"] and "cli" not in MAY_IMPORT["experiments"]
+    source = "from course_utils.experiments.pretrain import x\nfrom course_utils.cli import commands\n"
+    path = ROOT / "tests" / "_probe_layering.py"
+    try:
+        path.write_text(source, encoding="utf-8")
+        assert our_imports("gpt", path) == {"experiments.pretrain", "cli.commands"}
+    finally:
+        path.unlink()
 
 
 def test_lesson_modules_import_only_torch_and_numpy():

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
+from course_utils.experiments.lm_pretrain import LMPretrainConfig, cache_key, get_batch, lm_checkpoint_path, pretrain_lm
 from course_utils.gpt import GPTConfig
-from course_utils.lm_pretrain import LMPretrainConfig, cache_key, get_batch, lm_checkpoint_path, pretrain_lm
 
 TINY = LMPretrainConfig(model=GPTConfig(vocab_size=64, context_length=8, d_model=16,
                                         n_layers=1, n_heads=2),

@@ -8,7 +8,7 @@ import tomllib
 import nbformat
 import pytest
 
-from course_utils import answer_key
+from course_utils.exercises import answer_key
 from tools.nbenv import NOTEBOOKS, OUTPUTS_CPU, ROOT, cpu_kind
 from tools.sync_notebooks import course_config, problems
 

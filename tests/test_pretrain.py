@@ -1,4 +1,4 @@
-"""course_utils.pretrain: torchvision's ResNet-50 trained on the source task, cached by config.
+"""course_utils.experiments.pretrain: torchvision's ResNet-50 trained on the source task, cached by config.
 
 The runs here are tiny (a few steps at 16 px) so the suite stays fast; the recipe is the same.
 """
@@ -9,10 +9,10 @@ import pytest
 import torch
 from torchvision.models import resnet50
 
-from course_utils import pretrain
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.data import SOURCE_CLASSES, CacheNotWritableError
-from course_utils.pretrain import (
+from course_utils.experiments import pretrain
+from course_utils.experiments.pretrain import (
     FORMAT,
     PretrainConfig,
     build_source_model,

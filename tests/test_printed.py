@@ -59,7 +59,7 @@ def library_templates() -> list[tuple[str, ast.expr]]:
     """(module, first argument) of every ``say`` call in the course_utils modules that import it
     (commands.py has a ``say`` of its own)."""
     found = []
-    for path in sorted(Path(printed.__file__).parent.glob("*.py")):
+    for path in sorted(Path(printed.__file__).parent.rglob("*.py")):
         source = path.read_text(encoding="utf-8")
         if "from course_utils.printed import" not in source:
             continue

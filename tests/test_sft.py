@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from course_utils.checks_sft import check_sft_targets, reference_targets
-from course_utils.corpus import EXTRA_MODULES, TASK_PACKAGES, collect_docstrings
+from course_utils.data.corpus import EXTRA_MODULES, TASK_PACKAGES, collect_docstrings
+from course_utils.exercises.checks_sft import check_sft_targets, reference_targets
+from course_utils.experiments.sft_runs import SFTRunConfig, cache_key, make_arm, sft_runs, train_sft
 from course_utils.gpt import GPT, GPTConfig
 from course_utils.sft import (
     TEST_MODULES,
@@ -23,7 +24,6 @@ from course_utils.sft import (
     sft_splits,
     sft_targets,
 )
-from course_utils.sft_runs import SFTRunConfig, cache_key, make_arm, sft_runs, train_sft
 from course_utils.tokenizer import train_bpe
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.text import LEXICONS, SENTIMENTS, TASKS, TOPICS, Vocab, encode_reviews, make_reviews, tokenize
+from course_utils.data.text import LEXICONS, SENTIMENTS, TASKS, TOPICS, Vocab, encode_reviews, make_reviews, tokenize
 
 COMMON_GOOD = {"good", "great", "excellent", "lovely", "superb", "pleasant", "fantastic", "solid"}
 NEW_GOOD = {"spotless", "cozy", "spacious", "quiet", "snappy", "sturdy", "sleek", "reliable"}

@@ -72,7 +72,7 @@ def test_close_to_hugging_face_tokenizers_trained_the_same_way():
     tokenizers = pytest.importorskip("tokenizers")
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
-    from course_utils.corpus import collect_docstrings
+    from course_utils.data.corpus import collect_docstrings
 
     texts = [d.text for d in collect_docstrings(("json", "csv", "textwrap", "string"))]
     train, held_out = "\n\n".join(texts[::2]), texts[1::2]

@@ -1,4 +1,4 @@
-"""course_utils.transfer: stage features against torchvision's forward, the sanity check, one budget."""
+"""course_utils.experiments.transfer: stage features against torchvision's forward, the sanity check, one budget."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet50
 
-from course_utils import transfer
+from course_utils.experiments import transfer
 
 
 @pytest.fixture(scope="module")

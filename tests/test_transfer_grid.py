@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from benchmarks import transfer_grid as tg
-from course_utils import transfer
+from course_utils.experiments import transfer
 from course_utils.losses import check_sane
 
 ROWS = transfer.read_grid()
@@ -55,7 +55,7 @@ def test_one_baseline_cell_reruns_to_the_stored_accuracy():
 
 @pytest.mark.slow
 def test_one_transfer_cell_reruns_to_the_stored_accuracy():
-    from course_utils.pretrain import pretrain_source_model
+    from course_utils.experiments.pretrain import pretrain_source_model
 
     source, info = pretrain_source_model(progress=False)
     row = stored("digits", "probe-layer3", 10, 2)
@@ -93,7 +93,7 @@ def test_one_augmented_cell_reruns_to_the_stored_accuracy():
 
 
 def test_write_rows_rewrites_the_committed_grid_byte_for_byte(tmp_path):
-    """The grid is written through course_utils.atomic (one atomic write in the project): the same
+    """The grid is written through course_utils.internals.atomic (one atomic write in the project): the same
     rows give the same bytes as the committed file, and no temporary file is left beside it."""
     path = transfer.GRID_CSV
     with open(path, newline="", encoding="utf-8") as f:

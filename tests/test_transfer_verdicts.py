@@ -13,7 +13,7 @@ import statistics
 import pytest
 from torchvision.models import resnet50
 
-from course_utils import transfer
+from course_utils.experiments import transfer
 from course_utils.losses import check_sane
 
 GRID = transfer.read_grid()

@@ -1,4 +1,4 @@
-"""course_utils.weights: every weights route offline, the preprocessing that travels with them.
+"""course_utils.experiments.weights: every weights route offline, the preprocessing that travels with them.
 
 The ImageNet route is tested with a FAKE cached state dict (random weights, torchvision's file
 name and format) under a temporary TORCH_HOME; the course model with a stand-in (no pretraining).
@@ -14,10 +14,17 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.models import ResNet50_Weights, resnet18, resnet50
 
-from course_utils import i18n, weights as W
+from course_utils import i18n
 from course_utils.checkpoint import save_checkpoint
 from course_utils.data import target_dataset
-from course_utils.weights import COURSE_PREPROCESSING, WeightsError, imagenet_weights_path, load_resnet50, preprocessing
+from course_utils.experiments import weights as W
+from course_utils.experiments.weights import (
+    COURSE_PREPROCESSING,
+    WeightsError,
+    imagenet_weights_path,
+    load_resnet50,
+    preprocessing,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +180,7 @@ def _malicious(path: Path, marker: Path) -> Path:
 
 
 def test_a_malicious_file_runs_nothing_on_any_loading_path(tmp_path, fake_imagenet, course_stand_in):
-    from course_utils.commands import CommandError, load_model
+    from course_utils.cli.commands import CommandError, load_model
 
     marker = tmp_path / "pwned"
     _malicious(fake_imagenet[1], marker)  # the torch-hub cache file the course tells you to fill
@@ -193,7 +200,7 @@ def test_a_malicious_file_runs_nothing_on_any_loading_path(tmp_path, fake_imagen
 
 def test_every_torch_load_in_the_repository_is_weights_only():
     calls = []
-    for path in [*ROOT.glob("course_utils/*.py"), *ROOT.glob("tools/*.py"), *ROOT.glob("benchmarks/*.py"),
+    for path in [*ROOT.glob("course_utils/**/*.py"), *ROOT.glob("tools/*.py"), *ROOT.glob("benchmarks/*.py"),
                  *ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("tests/*.py")]:
         text = path.read_text(encoding="utf-8")
         for match in re.finditer(r"torch\.load\(", text):

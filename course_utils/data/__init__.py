@@ -1,12 +1,17 @@
 """Datasets that need no network: a generated *source* task, two small *target* tasks, CIFAR-10.
 
+The subpackage ``course_utils.data`` also holds what makes or reads the course's data:
+:mod:`~course_utils.data.glyphs` (the letter generator), :mod:`~course_utils.data.images` (your
+own image folders), :mod:`~course_utils.data.corpus` and :mod:`~course_utils.data.text` (text from
+Python's standard library).
+
 * :func:`source_dataset` -- the 26 printed capital letters in 16 of the fonts matplotlib ships
-  (DejaVu, STIX: :data:`~course_utils.glyphs.SOURCE_FONTS`), randomly shifted, rotated, scaled,
+  (DejaVu, STIX: :data:`~course_utils.data.glyphs.SOURCE_FONTS`), randomly shifted, rotated, scaled,
   sheared, thickened or thinned, blurred to a low resolution, coloured and noised.
   Generated deterministically, in any quantity.
 * :func:`target_dataset` -- ``"glyphs"``, the *near* target: 10 lowercase letters
   (:data:`NEAR_CLASSES`, none of them a capital's look-alike) in the 6 Computer Modern fonts the
-  source never sees (:data:`~course_utils.glyphs.HELD_OUT_FONTS`), by the same generator;
+  source never sees (:data:`~course_utils.data.glyphs.HELD_OUT_FONTS`), by the same generator;
   ``"digits"``, the *far* target: scikit-learn's 1,797 real handwritten digits (8x8, shipped inside
   scikit-learn); ``"cifar10"`` through torchvision when a network is there.
 
@@ -28,7 +33,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from course_utils.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks, render_glyphs
+from course_utils.data.glyphs import HELD_OUT_FONTS, SOURCE_FONTS, glyph_masks, render_glyphs
 
 __all__ = ["MEAN", "STD", "normalize", "SOURCE_CLASSES", "DatasetUnavailableError", "CacheNotWritableError",
            "cache_dir", "source_dataset", "target_dataset", "denormalize"]
@@ -68,7 +73,7 @@ def cache_dir() -> Path:
     if os.environ.get("COURSE_DATA_DIR"):
         path = Path(os.environ["COURSE_DATA_DIR"]).expanduser()
     else:
-        repo = Path(__file__).resolve().parents[1]
+        repo = Path(__file__).resolve().parents[2]
         checkout = (repo / "pyproject.toml").is_file() and (repo / "data").is_dir()
         path = repo / "data" / "cache" if checkout else Path.home() / ".cache" / "course_utils"
     try:

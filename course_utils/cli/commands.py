@@ -5,7 +5,7 @@
 
 ``--strategy auto`` (the default) first measures what each stage of the pretrained network
 knows about the user's images (a linear probe per stage, cross-validated on the training
-split: :mod:`course_utils.stage_probe`), then cuts the network after the best stage and trains a
+split: :mod:`course_utils.experiments.stage_probe`), then cuts the network after the best stage and trains a
 new head there (``cut-layer1`` .. ``cut-layer4``; ``cut-layer4`` keeps the whole network), with
 augmented views when the data is small and they help in the same cross-validation.
 
@@ -38,15 +38,10 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.models import resnet50
 
 from course_utils import distributed as ddp
-from course_utils.atomic import atomic_write
 from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, state_dict_mismatch
-from course_utils.finetune import STRATEGIES
-from course_utils.i18n import message
-from course_utils.images import ImageFolderError, image_folder, load_image, stratified_split
-from course_utils.plots import plot_confusion_matrix
-from course_utils.repro import get_device, seed_everything
-from course_utils.runner import PRECISIONS, confusion_matrix, finetune_model, predict, select_precision
-from course_utils.stage_probe import (
+from course_utils.data.images import ImageFolderError, image_folder, load_image, stratified_split
+from course_utils.experiments.runner import PRECISIONS, confusion_matrix, finetune_model, predict, select_precision
+from course_utils.experiments.stage_probe import (
     AUGMENTS,
     CUT_STRATEGIES,
     HEAD_STEPS,
@@ -58,8 +53,13 @@ from course_utils.stage_probe import (
     train_head,
     view_features,
 )
-from course_utils.transfer import STAGES, stage_features
-from course_utils.weights import WeightsError, load_resnet50, preprocessing
+from course_utils.experiments.transfer import STAGES, stage_features
+from course_utils.experiments.weights import WeightsError, load_resnet50, preprocessing
+from course_utils.finetune import STRATEGIES
+from course_utils.i18n import message
+from course_utils.internals.atomic import atomic_write
+from course_utils.plots import plot_confusion_matrix
+from course_utils.repro import get_device, seed_everything
 
 __all__ = ["add_finetune_arguments", "add_predict_arguments", "run"]
 

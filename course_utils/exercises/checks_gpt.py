@@ -14,8 +14,8 @@ from collections.abc import Callable
 import torch
 
 from course_utils import i18n
-from course_utils.checks import _call, _Mismatch, _run, _same
 from course_utils.exercises import MESSAGES, Verdict
+from course_utils.exercises.checks import _call, _Mismatch, _run, _same
 from course_utils.gpt import Block, GPTConfig
 
 __all__ = ["check_block_forward"]

@@ -8,7 +8,7 @@ auto`` applies to it (notebook 05's FAQ 2, answered for the user's data).
     model = CutResNet(resnet, stage, head)                   # layer4 and fc dropped: a new head
 
 The probes are notebook 05's ``probe-layerN`` arms: a linear head on the average-pooled,
-standardized output of one stage (:func:`course_utils.transfer.stage_features`), here fitted as an
+standardized output of one stage (:func:`course_utils.experiments.transfer.stage_features`), here fitted as an
 L2-penalized logistic regression by full-batch L-BFGS (:func:`fit_linear`), its penalty chosen by
 the same cross-validation: on a few dozen images AdamW (notebook 05's ``train_arm``) moves every
 weight by about its learning rate, noise features as much as informative ones, and fell 25-50
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from course_utils.augment import RandomAffine
+from course_utils.experiments.transfer import CHUNKS, STAGES, STEM, Standardize, stage_features, standardize
 from course_utils.losses import sanity_problem
-from course_utils.transfer import CHUNKS, STAGES, STEM, Standardize, stage_features, standardize
 
 __all__ = ["CUT_STRATEGIES", "AUGMENTS", "CutResNet", "view_features", "HEAD_STEPS", "probe_table",
            "best_stage", "train_head", "cut_model", "plot_stage_probe"]
@@ -44,7 +44,7 @@ PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
 
 class CutResNet(nn.Module):
     """A torchvision ResNet cut after ``stage``: stem, ``layer1``..``stage``, average pooling,
-    a :class:`~course_utils.transfer.Standardize` and a new linear head ``fc``.
+    a :class:`~course_utils.experiments.transfer.Standardize` and a new linear head ``fc``.
 
     Built from ``resnet`` (its modules are shared, not copied) and ``head`` (Standardize, Linear).
     ``CutResNet(resnet50(), "layer3", head).state_dict()`` keeps the names of the ResNet's

@@ -28,8 +28,8 @@ from torchvision.transforms._presets import ImageClassification
 
 from course_utils.checkpoint import CheckpointError, load_checkpoint, state_dict_mismatch
 from course_utils.data import MEAN, STD
+from course_utils.experiments.pretrain import pretrain_source_model
 from course_utils.i18n import message
-from course_utils.pretrain import pretrain_source_model
 
 __all__ = ["WeightsError", "preprocessing", "imagenet_available", "load_resnet50"]
 

@@ -18,10 +18,10 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from course_utils.data import DatasetUnavailableError, target_dataset
+from course_utils.experiments.runner import finetune_model, predict, select_precision
+from course_utils.experiments.weights import imagenet_available, load_resnet50, preprocessing
 from course_utils.finetune import STRATEGIES, extract_features, freeze
 from course_utils.printed import say
-from course_utils.runner import finetune_model, predict, select_precision
-from course_utils.weights import imagenet_available, load_resnet50, preprocessing
 
 __all__ = ["article_task_unavailable", "run_article_task"]
 

@@ -1,5 +1,9 @@
 """Self-checking exercises: a question, an answer box, a check button, a hint and a solution.
 
+The subpackage ``course_utils.exercises`` also holds the answer key
+(:mod:`~course_utils.exercises.answer_key`) and the checkers of the notebooks' "implement it"
+cells (:mod:`~course_utils.exercises.checks` and the ``checks_*`` modules).
+
 The same exercise works two ways:
 
 * ``ex.check(answer)`` returns a :class:`Verdict` (plain Python, so ``pytest --nbval`` can
@@ -8,7 +12,7 @@ The same exercise works two ways:
   "Check" (or Enter), read the verdict; "Hint" and "Show solution" reveal the rest.
 
 ``Exercise(question, key="02.1")`` takes its answer, hint and solution from
-:mod:`course_utils.answer_key`, so the notebook's visible code does not give them away.
+:mod:`course_utils.exercises.answer_key`, so the notebook's visible code does not give them away.
 ``Exercise(question, answer=..., hint=..., solution=...)`` (all visible) still works.
 
 Every sentence the learner reads is in :data:`MESSAGES` (``MESSAGES_EN`` and ``MESSAGES_ZH``, same
@@ -30,7 +34,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from course_utils import answer_key, i18n
+from course_utils import i18n
+from course_utils.exercises import answer_key
 
 __all__ = ["MESSAGES", "Verdict", "Exercise"]
 
@@ -44,7 +49,7 @@ MESSAGES_EN = {
     "unreadable": "Could not check {value}: {error}",
     "placeholder": "type your answer, then press Check or Enter",
     "fallback": "(interactive: run this notebook in JupyterLab or Colab to answer it here)",
-    # implement-it checkers (course_utils.checks)
+    # implement-it checkers (course_utils.exercises.checks)
     "todo": "Not implemented yet: replace `raise NotImplementedError` with your code, then run this cell again.",
     "error": "Your function raised {error} on {case}.",
     "type": "On {case} it returned {got}, expected {expected}.",
@@ -203,7 +208,7 @@ class Exercise:
     """A question with a checker.
 
     ``key="02.1"`` reads the answer, tolerance, hint and solution from
-    :mod:`course_utils.answer_key` (the way the course's notebooks do it: nothing to spoil in
+    :mod:`course_utils.exercises.answer_key` (the way the course's notebooks do it: nothing to spoil in
     the visible cell). Otherwise give either ``answer`` (compared with ``rel_tol`` for numbers,
     case-insensitively for text; a list or tuple of texts accepts any of them) or ``check``,
     a function ``answer -> bool``.
@@ -215,7 +220,7 @@ class Exercise:
         if key is not None:
             if answer is not None or check is not None or solution:
                 raise ValueError(f"Exercise(key={key!r}) reads its answer and solution from "
-                                 "course_utils.answer_key: do not also pass answer=, check= or "
+                                 "course_utils.exercises.answer_key: do not also pass answer=, check= or "
                                  "solution=")
             entry = answer_key.entry(key)
             answer, rel_tol = entry["answer"], entry.get("rel_tol", rel_tol)

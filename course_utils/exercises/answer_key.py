@@ -1,7 +1,7 @@
 """The answer key of the course's exercises: answer, tolerance, hint and solution per exercise id.
 
 An exercise id is ``"NN.k"``: notebook ``NN``, exercise ``k``. The entries of notebook ``NN`` are
-stored in the package data file ``course_utils/answers/NN.b64`` as base64-encoded JSON **only so
+stored in the package data file ``course_utils/exercises/answers/NN.b64`` as base64-encoded JSON **only so
 that a learner who opens it does not read the answers at a glance**; it is not a secret and not
 a protection. ``Exercise(question, key="02.1")`` reads its entry here. One file per notebook, so
 that work on two notebooks never touches the same file.
@@ -22,7 +22,7 @@ import textwrap
 from functools import lru_cache
 from pathlib import Path
 
-from course_utils.atomic import atomic_write
+from course_utils.internals.atomic import atomic_write
 
 __all__ = ["entry"]
 
@@ -63,7 +63,7 @@ def entry(key: str) -> dict:
     entries = load()
     if key not in entries:
         same = [k for k in sorted(entries) if k.split(".")[0] == str(key).split(".")[0]]
-        raise KeyError(f"no exercise {key!r} in course_utils.answer_key (this notebook's ids: "
+        raise KeyError(f"no exercise {key!r} in course_utils.exercises.answer_key (this notebook's ids: "
                        f"{same or 'none'}); add it with answer_key.rewrite(...)")
     return entries[key]
 
