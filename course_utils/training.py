@@ -11,6 +11,7 @@ stop with a message that names the problem and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +33,8 @@ CHECK_EVERY = 16  # batches between two looks for a nan/inf loss (each look wait
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: Any,
                     device: torch.device | str | None = None, *, scheduler: Any = None,
-                    progress: bool | tqdm = True) -> dict:
+                    progress: bool | tqdm = True, autocast: Any = None,
+                    scaler: torch.amp.GradScaler | None = None) -> dict:
     """Train ``model`` for one pass over ``loader``; return ``{"loss": mean, "acc": accuracy}``.
 
     ``loader`` yields ``(inputs, targets)``; the loss is averaged over samples. ``scheduler``
@@ -40,18 +42,29 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
     parameters. ``acc`` is ``None`` when the outputs are not class scores for the targets.
     ``progress``: ``True`` shows a bar for this epoch, ``False`` nothing; an existing tqdm bar
     is advanced by one per batch instead (``fit`` uses one bar for the whole run).
+    Mixed precision, as nanoGPT does it: the forward pass and the loss run inside ``autocast``
+    (e.g. ``torch.autocast("cuda", dtype=torch.bfloat16)``; ``None``: float32), and a float16
+    run passes a ``torch.amp.GradScaler`` as ``scaler`` (it scales the loss so that small
+    gradients do not underflow, and skips a step whose gradients overflowed).
     A nan or inf loss raises :class:`NonFiniteLossError` (within ``CHECK_EVERY`` batches).
     """
     device = check_setup(model, loss_fn, optimizer, scheduler, device)
+    autocast = contextlib.nullcontext() if autocast is None else autocast
     model.train()  # dropout on, BatchNorm uses (and updates) batch statistics
     meter = _Meter()
     for step, (inputs, targets) in enumerate(batches(loader, progress, "train"), start=1):
-        inputs, targets = inputs.to(device), targets.to(device)
-        optimizer.zero_grad()                   # 1. forget the previous batch's gradients
-        logits = model(inputs)                  # 2. forward
-        loss = _loss(loss_fn, logits, targets)  # 3. loss (a scalar, or a clear error)
-        loss.backward()                         # 4. gradients
-        optimizer.step()                        # 5. update
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        optimizer.zero_grad()                       # 1. forget the previous batch's gradients
+        with autocast:
+            logits = model(inputs)                  # 2. forward
+            loss = _loss(loss_fn, logits, targets)  # 3. loss (a scalar, or a clear error)
+        if scaler is None:
+            loss.backward()                         # 4. gradients
+            optimizer.step()                        # 5. update
+        else:
+            scaler.scale(loss).backward()           # 4. gradients of the scaled loss
+            scaler.step(optimizer)                  # 5. unscale, update (skipped on inf/nan)
+            scaler.update()
         if scheduler is not None:
             scheduler.step()
         meter.add(loss, logits, targets)

@@ -20,6 +20,7 @@ from course_utils.__main__ import main
 from course_utils.checkpoint import save_checkpoint
 from course_utils.cli import commands
 from course_utils.experiments import runner
+from course_utils.training import train_one_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_distributed import write_image_folder  # noqa: E402
@@ -173,10 +174,10 @@ def test_precision_selection_and_a_bf16_autocast_step_on_the_cpu():
     twin.load_state_dict(model.state_dict())
     batches = [(torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))) for _ in range(20)]
     losses = {}
-    for name, m, precision in (("fp32", model, "fp32"), ("bf16", twin, "bf16")):
+    for name, m, autocast in (("fp32", model, None), ("bf16", twin, torch.autocast("cpu", dtype=torch.bfloat16))):
         opt = torch.optim.SGD(m.parameters(), lr=0.05)
-        losses[name] = [runner.train_epoch(m, batches, nn.CrossEntropyLoss(), opt, torch.device("cpu"),
-                                           precision=precision)["loss"] for _ in range(5)]
+        losses[name] = [train_one_epoch(m, batches, nn.CrossEntropyLoss(), opt, "cpu", autocast=autocast,
+                                        progress=False)["loss"] for _ in range(5)]
     assert losses["bf16"][-1] < losses["bf16"][0]  # the same downward trend as float32
     assert losses["bf16"][-1] == pytest.approx(losses["fp32"][-1], rel=0.05)
     assert losses["bf16"] != losses["fp32"]  # bf16 really ran (rounding differs)

@@ -72,6 +72,37 @@ def test_train_one_epoch_matches_a_hand_written_loop():
     assert stats["acc"] == correct / count
 
 
+def test_mixed_precision_steps_are_the_hand_written_ones():
+    """autocast and a GradScaler, as nanoGPT uses them: the same steps as a hand-written loop."""
+    model, optimizer, _, loader, _ = setup(dropout=0.0)
+    reference, ref_opt, _, ref_loader, _ = setup(dropout=0.0)
+    scaler, ref_scaler = (torch.amp.GradScaler("cpu", init_scale=2.0**10) for _ in range(2))
+    stats = train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, progress=False,
+                            autocast=torch.autocast("cpu", dtype=torch.bfloat16), scaler=scaler)
+    total, count = 0.0, 0
+    for x, y in ref_loader:
+        ref_opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = nn.functional.cross_entropy(reference(x), y)
+        ref_scaler.scale(loss).backward()
+        ref_scaler.step(ref_opt)
+        ref_scaler.update()
+        total, count = total + loss.item() * len(y), count + len(y)
+    same_weights(model, reference)
+    assert stats["loss"] == pytest.approx(total / count, rel=1e-6)
+    assert scaler.get_scale() == ref_scaler.get_scale() == 2.0**10  # no overflow: no step skipped
+
+
+def test_a_power_of_two_loss_scale_changes_no_weight():
+    """The scaler multiplies the loss by 2**k and the gradients by 2**-k: exact in float32."""
+    plain, plain_opt, _, loader, _ = setup(dropout=0.0)
+    scaled, scaled_opt, _, scaled_loader, _ = setup(dropout=0.0)
+    train_one_epoch(plain, loader, nn.CrossEntropyLoss(), plain_opt, progress=False)
+    train_one_epoch(scaled, scaled_loader, nn.CrossEntropyLoss(), scaled_opt, progress=False,
+                    scaler=torch.amp.GradScaler("cpu", init_scale=2.0**12))
+    same_weights(plain, scaled)
+
+
 def test_evaluate_is_side_effect_free_and_exact():
     model, _, _, _, val = setup(dropout=0.5)
     batches = list(val)  # a list, because iterating a DataLoader itself draws a random seed

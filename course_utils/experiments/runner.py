@@ -2,10 +2,11 @@
 
     history = finetune_model(model, "last-stage", train_loader, val_loader, epochs=3, lr=0.01)
 
-On CUDA the steps run under mixed precision (:func:`select_precision`: ``torch.autocast`` with
-bfloat16 where the GPU supports it, else float16 with a ``GradScaler``), the model and the
-inputs in ``channels_last`` memory format, inputs copied with ``non_blocking=True`` from
-pinned-memory loaders. On the CPU everything is float32 unless bfloat16 is asked for.
+Each epoch is :func:`course_utils.training.train_one_epoch`, the loop the notebooks teach. On
+CUDA its steps run under mixed precision (:func:`select_precision`: ``torch.autocast`` with
+bfloat16 where the GPU supports it, else float16 with a ``GradScaler``), the model in
+``channels_last`` memory format, inputs copied with ``non_blocking=True`` from pinned-memory
+loaders. On the CPU everything is float32 unless bfloat16 is asked for.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from course_utils.distributed import DistInfo, all_reduce_mean, prepare_model, unwrap
 from course_utils.finetune import STRATEGIES, freeze, make_optimizer, strategy_lrs
+from course_utils.training import train_one_epoch
 
 __all__ = ["PRECISIONS", "select_precision", "predict", "confusion_matrix", "finetune_model"]
 
@@ -40,6 +41,7 @@ def select_precision(device: torch.device | str, requested: str = "auto") -> str
 
 
 def _autocast(device: torch.device, precision: str):
+    """The context a step runs in at ``precision``: nothing for fp32, else ``torch.autocast``."""
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -49,33 +51,6 @@ def _autocast(device: torch.device, precision: str):
 def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     x = x.to(device, non_blocking=True)  # overlaps with compute when the loader pins memory
     return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 and device.type == "cuda" else x
-
-
-def train_epoch(model: nn.Module, loader: Iterable, loss_fn, optimizer, device: torch.device, *,
-                precision: str = "fp32", scaler: torch.amp.GradScaler | None = None,
-                progress: bool = False) -> dict:
-    """One pass over ``loader`` with autocast (and loss scaling for fp16): ``{"loss", "acc"}``."""
-    model.train()
-    total, correct, seen = 0.0, 0, 0
-    for images, targets in tqdm(loader, desc="train", leave=False, disable=not progress):
-        images, targets = _to(images, device), targets.to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        with _autocast(device, precision):
-            logits = model(images)
-            loss = loss_fn(logits.float(), targets)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()}; lower --lr (try 10x smaller)")
-        if scaler is not None:  # fp16: scale the loss so small gradients do not underflow
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        total += loss.item() * len(targets)
-        correct += (logits.argmax(1) == targets).sum().item()
-        seen += len(targets)
-    return {"loss": total / seen, "acc": correct / seen}
 
 
 @torch.inference_mode()
@@ -124,8 +99,9 @@ def finetune_model(model: nn.Module, strategy: str, train_loader, val_loader, *,
     for epoch in range(1, epochs + 1):
         if hasattr(train_loader.sampler, "set_epoch"):
             train_loader.sampler.set_epoch(epoch - 1)
-        stats = train_epoch(model, train_loader, loss_fn, optimizer, device, precision=precision,
-                            scaler=scaler, progress=progress and info.is_main)
+        stats = train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+                                autocast=_autocast(device, precision), scaler=scaler,
+                                progress=progress and info.is_main)
         logits, targets = predict(unwrap(model), val_loader, device, precision=precision)
         row = {"epoch": epoch, "train_loss": all_reduce_mean(stats["loss"], info),
                "train_acc": all_reduce_mean(stats["acc"], info),
