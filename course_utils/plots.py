@@ -50,6 +50,25 @@ def _label(text: str) -> str:
     return figure_text(text, table=PLOT_TEXT)
 
 
+def _figure(ax=None, **subplots):
+    """``(figure, ax)``: the figure of the ``ax`` given (one axes or several), else a new
+    ``plt.subplots(**subplots)``."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        return plt.subplots(**subplots)
+    return (ax.figure if hasattr(ax, "figure") else ax[0].figure), ax
+
+
+def _finish(fig, title: str | None = None, *, ax=None, layout: bool = True):
+    """``title`` on ``ax`` (else above the whole figure), the layout tightened; returns ``fig``."""
+    if title:
+        ax.set_title(title) if ax is not None else fig.suptitle(title)
+    if layout:
+        fig.tight_layout()
+    return fig
+
+
 def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: str = "parameters",
                           log: bool = True, title: str | None = None, ax=None):
     """Horizontal bars of ``row[value]`` per ``row[label]``, each bar annotated with its count.
@@ -59,8 +78,6 @@ def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: s
     a 0-parameter layer and a 100-million one readable together; zeros are drawn as empty bars.
     Returns the Figure (pass ``ax`` to draw into an existing one).
     """
-    import matplotlib.pyplot as plt
-
     rows = list(rows)
     if not rows:
         raise ValueError("plot_parameter_counts needs at least one row")
@@ -72,10 +89,7 @@ def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: s
     counts = [int(r[value]) for r in rows]
     if any(c < 0 for c in counts):
         raise ValueError("parameter counts must be >= 0")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
-    else:
-        fig = ax.figure
+    fig, ax = _figure(ax, figsize=(7, 0.35 * len(rows) + 1.2))
     positions = range(len(rows))
     ax.barh(positions, [max(c, 0.5) if log else c for c in counts], color="tab:blue")
     ax.set_yticks(list(positions), names)
@@ -92,10 +106,7 @@ def plot_parameter_counts(rows: Iterable[dict], *, label: str = "name", value: s
         ax.annotate(f"{c:,}", (max(c, 0.5) if log else c, y), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=8)
     ax.set_xlabel(_label("{} (log scale)").format(_label(value)) if log else _label(value))
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, ax=ax)
 
 
 def plot_history(history: Iterable[dict], *, baseline: float | None = None,
@@ -107,18 +118,13 @@ def plot_history(history: Iterable[dict], *, baseline: float | None = None,
     dashed reference on the loss panel, e.g. ``math.log(num_classes)``, the loss at chance.
     Returns the Figure (pass two matplotlib ``axes`` to draw into existing ones).
     """
-    import matplotlib.pyplot as plt
-
     rows = list(history)
     if not rows:
         raise ValueError("plot_history needs at least one epoch; fit(..., epochs=N) returns them")
     if "epoch" not in rows[0]:
         raise KeyError(f"history rows have no 'epoch' key; their keys are {sorted(rows[0])}. "
                        "Pass the list that fit() returns.")
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    else:
-        fig = axes[0].figure
+    fig, axes = _figure(axes, nrows=1, ncols=2, figsize=(10, 3.6))
     for ax, metric, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
         for split, style in (("train", "-o"), ("val", "--s")):
             points = [(r["epoch"], r[f"{split}_{metric}"]) for r in rows
@@ -134,10 +140,7 @@ def plot_history(history: Iterable[dict], *, baseline: float | None = None,
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_histories(histories: dict, *, metrics: tuple = ("train_loss", "val_acc"),
@@ -147,11 +150,9 @@ def plot_histories(histories: dict, *, metrics: tuple = ("train_loss", "val_acc"
     ``histories`` maps a run's name to its ``fit`` history (a list of dicts with ``"epoch"``
     and the ``metrics`` keys). Returns the Figure.
     """
-    import matplotlib.pyplot as plt
-
     if not histories:
         raise ValueError("plot_histories needs at least one run: {'name': history, ...}")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    fig, axes = _figure(nrows=1, ncols=len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for name, rows in histories.items():
             points = [(r["epoch"], r[metric]) for r in rows if r.get(metric) is not None]
@@ -162,10 +163,7 @@ def plot_histories(histories: dict, *, metrics: tuple = ("train_loss", "val_acc"
         ax.set_ylabel(_label(metric.replace("_", " ")))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_confusion_matrix(matrix, class_names: list, *, title: str | None = None):
@@ -173,14 +171,13 @@ def plot_confusion_matrix(matrix, class_names: list, *, title: str | None = None
 
     ``matrix``: (C, C) counts (a nested list, NumPy array or tensor). Returns the Figure.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     m = np.asarray(matrix)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(class_names):
         raise ValueError(f"matrix must be ({len(class_names)}, {len(class_names)}) for "
                          f"{len(class_names)} class names, got shape {m.shape}")
-    fig, ax = plt.subplots(figsize=(0.45 * len(m) + 2.5, 0.45 * len(m) + 2))
+    fig, ax = _figure(figsize=(0.45 * len(m) + 2.5, 0.45 * len(m) + 2))
     ax.imshow(m, cmap="Blues")
     ticks = range(len(m))
     ax.set_xticks(ticks, class_names)
@@ -192,10 +189,7 @@ def plot_confusion_matrix(matrix, class_names: list, *, title: str | None = None
             if m[i, j]:
                 ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if m[i, j] > m.max() / 2 else "black")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, ax=ax)
 
 
 def plot_prediction_grid(images, targets, predictions, class_names: list, *, ncols: int = 8,
@@ -205,7 +199,6 @@ def plot_prediction_grid(images, targets, predictions, class_names: list, *, nco
     ``images``: (N, H, W) or (N, 3, H, W) pixels in [0, 1]; ``targets``, ``predictions``: (N,)
     class indices. Returns the Figure.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     images = np.asarray(images)
@@ -216,7 +209,7 @@ def plot_prediction_grid(images, targets, predictions, class_names: list, *, nco
         raise ValueError(f"{n} images, {len(targets)} targets, {len(predictions)} predictions: "
                          "give one of each per image")
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.35 * nrows), squeeze=False)
+    fig, axes = _figure(nrows=nrows, ncols=ncols, figsize=(1.2 * ncols, 1.35 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, t, p in zip(axes.flat, images, targets, predictions):
@@ -232,10 +225,7 @@ def plot_prediction_grid(images, targets, predictions, class_names: list, *, nco
             for spine in ax.spines.values():
                 spine.set_color("red")
                 spine.set_linewidth(2)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_image_grid(images, titles: list | None = None, *, ncols: int = 8,
@@ -245,7 +235,6 @@ def plot_image_grid(images, titles: list | None = None, *, ncols: int = 8,
     ``titles``: one label per image (optional). With ``ax``, the grid is drawn into that one
     axes as a single mosaic (so several grids can share a figure). Returns the Figure.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     images = np.asarray(images, dtype=float)
@@ -261,9 +250,7 @@ def plot_image_grid(images, titles: list | None = None, *, ncols: int = 8,
     for i, image in enumerate(images.clip(0, 1)):
         r, c = divmod(i, ncols)
         mosaic[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = image.transpose(1, 2, 0)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.1 * ncols, 1.25 * nrows + (0.4 if title else 0)))
-    fig = ax.figure
+    fig, ax = _figure(ax, figsize=(1.1 * ncols, 1.25 * nrows + (0.4 if title else 0)))
     ax.imshow(mosaic, interpolation="nearest")
     ax.axis("off")
     for i, text in enumerate(titles or []):
@@ -282,13 +269,9 @@ def plot_layer_stats(series: dict, *, ylabel: str, xlabel: str = "layer", log: b
     ``series`` maps a name to a list of numbers, one per layer (input side first). A log axis
     (the default) shows vanishing and exploding values together. Returns the Figure.
     """
-    import matplotlib.pyplot as plt
-
     if not series:
         raise ValueError("plot_layer_stats needs at least one series: {'name': [value per layer]}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    fig = ax.figure
+    fig, ax = _figure(ax, figsize=(6, 4))
     for name, values in series.items():
         ax.plot(range(1, len(values) + 1), list(values), "-o", markersize=3, label=name)
     if log:
@@ -296,9 +279,7 @@ def plot_layer_stats(series: dict, *, ylabel: str, xlabel: str = "layer", log: b
     ax.set(xlabel=_label(xlabel), ylabel=_label(ylabel))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax=ax, layout=False)
 
 
 def plot_memory_breakdown(rows: Iterable[dict], *, label: str = "name",
@@ -311,16 +292,12 @@ def plot_memory_breakdown(rows: Iterable[dict], *, label: str = "name",
     part counts as 0. ``limit`` (bytes) draws a vertical line, e.g. one GPU's memory. Returns the
     Figure.
     """
-    import matplotlib.pyplot as plt
-
     rows = list(rows)
     if not rows:
         raise ValueError("plot_memory_breakdown needs at least one row")
     if any(label not in r for r in rows):
         raise KeyError(f"every row needs a {label!r} key (pass label=... to use another)")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.4))
-    fig = ax.figure
+    fig, ax = _figure(ax, figsize=(7.5, 0.45 * len(rows) + 1.4))
     positions = list(range(len(rows)))
     left = [0.0] * len(rows)
     for part in parts:
@@ -339,10 +316,7 @@ def plot_memory_breakdown(rows: Iterable[dict], *, label: str = "name",
     ax.set_xlim(0, max(left + [limit / unit if limit else 0]) * 1.25)
     ax.set_xlabel(unit_name)
     ax.legend(fontsize=8, loc="lower right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, ax=ax)
 
 
 def plot_transfer_grid(rows: Iterable[dict], panels: Iterable[tuple], arms: Iterable[str], *,
@@ -354,13 +328,11 @@ def plot_transfer_grid(rows: Iterable[dict], panels: Iterable[tuple], arms: Iter
     """
     import statistics
 
-    import matplotlib.pyplot as plt
-
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["target"], r["arm"], int(r["k"])), []).append(float(r["acc"]))
     panels, arms = list(panels), list(arms)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), sharey=True, squeeze=False)
+    fig, axes = _figure(nrows=1, ncols=len(panels), figsize=(5 * len(panels), 3.8), sharey=True, squeeze=False)
     for ax, (target, title, sizes) in zip(axes[0], panels):
         for arm in arms:
             ks = [k for k in sizes if len(groups.get((target, arm, k), ())) > 1]
@@ -375,5 +347,4 @@ def plot_transfer_grid(rows: Iterable[dict], panels: Iterable[tuple], arms: Iter
     axes[0][0].set_ylabel(_label(ylabel))
     if axes[0][-1].get_legend_handles_labels()[0]:
         axes[0][-1].legend(loc="lower right")
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
