@@ -21,23 +21,13 @@ from pathlib import Path
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
+from tests.package_modules import module_files
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_utils"
 
 
-def _module_files() -> dict[str, Path]:
-    """Dotted name inside the package ("repro", "data" for data/__init__.py, "data.glyphs",
-    "__init__" for the package itself) -> its file."""
-    found = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        if parts[-1] == "__init__" and len(parts) > 1:
-            parts = parts[:-1]
-        found[".".join(parts)] = path
-    return found
-
-
-FILES = _module_files()
+FILES = module_files()  # dotted name ("data.glyphs"; "__init__": the package) -> file
 MODULES = sorted(FILES)
 #: Modules that others were editing when ``__all__`` was added everywhere; the integrator adds
 #: theirs, and then this test (strict xfail) fails until the module is removed from this set.

@@ -11,6 +11,8 @@ import ast
 import re
 from pathlib import Path
 
+from tests.package_modules import module_files
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_utils"
 #: Top-level modules that are notebook plumbing, not lessons: seeding and threads, printed and
@@ -30,17 +32,7 @@ MAY_IMPORT = {
 }
 
 
-def module_files() -> dict[str, Path]:
-    found = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        if parts == ("__init__",):
-            continue
-        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return found
-
-
-MODULES = module_files()
+MODULES = {name: path for name, path in module_files().items() if name != "__init__"}
 
 
 def role(name: str) -> str:
@@ -50,11 +42,11 @@ def role(name: str) -> str:
     return "toolkit" if top in TOOLKIT else "lessons"
 
 
-def our_imports(name: str, path: Path) -> set[str]:
-    """The modules of ours that ``name`` imports (``from course_utils.p import m`` imports ``p.m``
-    when ``p.m`` is a module, else ``p``)."""
+def our_imports(name: str, source: str) -> set[str]:
+    """The modules of ours that module ``name`` (its ``source``) imports (``from course_utils.p
+    import m`` imports ``p.m`` when ``p.m`` is a module, else ``p``)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             parts = node.module.split(".")
             if parts[0] != "course_utils":
@@ -71,7 +63,7 @@ def our_imports(name: str, path: Path) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
-    return {name: our_imports(name, path) for name, path in MODULES.items()}
+    return {name: our_imports(name, path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
 
 
 def floors() -> dict[str, int]:
@@ -131,12 +123,7 @@ def test_the_role_check_can_fail():
     assert role("experiments.pretrain") == "experiments" and role("gpt") == "lessons"
     assert "experiments" not in MAY_IMPORT["lessons"] and "cli" not in MAY_IMPORT["experiments"]
     source = "from course_utils.experiments.pretrain import x\nfrom course_utils.cli import commands\n"
-    path = ROOT / "tests" / "_probe_layering.py"
-    try:
-        path.write_text(source, encoding="utf-8")
-        assert our_imports("gpt", path) == {"experiments.pretrain", "cli.commands"}
-    finally:
-        path.unlink()
+    assert our_imports("gpt", source) == {"experiments.pretrain", "cli.commands"}
 
 
 def test_lesson_modules_import_only_torch_and_numpy():
