@@ -15,7 +15,7 @@ from course_utils.i18n import figure_text
 
 __all__ = ["plot_parameter_counts", "plot_history", "plot_histories", "plot_confusion_matrix",
            "plot_prediction_grid", "plot_image_grid", "plot_layer_stats", "plot_memory_breakdown",
-           "plot_transfer_grid"]
+           "plot_transfer_grid", "plot_pretraining_curve"]
 
 #: The labels the plots write themselves, in Chinese (``{}`` is filled after translating).
 PLOT_TEXT = {
@@ -42,6 +42,9 @@ PLOT_TEXT = {
     "device memory": "设备内存",
     "labelled images per class": "每类有标签图像数",
     "test accuracy (mean ± std over seeds)": "测试准确率（各随机种子的均值 ± 标准差）",
+    "pretraining steps (0 = none)": "预训练步数（0 = 不预训练）",
+    "fine-tuned GPT, {} per class": "微调后的 GPT，每类 {} 个",
+    "bag of words, {} per class": "词袋，每类 {} 个",
 }
 
 
@@ -347,4 +350,33 @@ def plot_transfer_grid(rows: Iterable[dict], panels: Iterable[tuple], arms: Iter
     axes[0][0].set_ylabel(_label(ylabel))
     if axes[0][-1].get_legend_handles_labels()[0]:
         axes[0][-1].legend(loc="lower right")
+    return _finish(fig)
+
+
+def plot_pretraining_curve(summary: dict, sizes: Iterable[int], *, ax=None,
+                           ylabel: str = "test accuracy (mean ± std over seeds)"):
+    """Fine-tuning accuracy against pretraining steps (log axis; 0 = no pretraining, drawn half a
+    step left of the first budget), one line per training size, bag of words dashed beside it.
+
+    ``summary``: ``{(arm, steps, per_class): (mean, std, n)}`` as ``lm_curve.curve_summary``
+    returns, with arms "scratch" (steps 0), "full" and "bag of words" (steps None).
+    """
+    fig, ax = _figure(ax, figsize=(6.5, 3.8))
+    budgets = sorted({steps for arm, steps, _ in summary if arm != "bag of words"})
+    first = min(b for b in budgets if b) if any(budgets) else 1
+    x_of = {b: (b if b else first / 2) for b in budgets}
+    for i, k in enumerate(sizes):
+        color = f"C{i}"
+        points = [(x_of[b], *summary["full" if b else "scratch", b, k][:2]) for b in budgets]
+        xs, means, stds = zip(*points)
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=color,
+                    label=_label("fine-tuned GPT, {} per class").format(k))
+        if ("bag of words", None, k) in summary:
+            ax.axhline(summary["bag of words", None, k][0], color=color, linestyle="--",
+                       label=_label("bag of words, {} per class").format(k))
+    ax.set(xscale="log", xlabel=_label("pretraining steps (0 = none)"), ylabel=_label(ylabel))
+    ax.set_xticks([x_of[b] for b in budgets], [str(b) for b in budgets])
+    ax.minorticks_off()
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
     return _finish(fig)

@@ -447,6 +447,10 @@ ZH: dict[str, str] = {
     "from {low} to {high} per class: {gains}": "每类从 {low} 个到 {high} 个：{gains}",
     "@ {k}/class: {a} {verdict} {b} ({ma:.2f} vs {mb:.2f}, 2 x spread {noise:.2f})":
         "每类 {k} 个：{a} {verdict} {b}（{ma:.2f} vs {mb:.2f}，2 x 标准差 {noise:.2f}）",
+    "@ {k}/class, {steps} steps of pretraining: {m:.2f} ± {s:.2f}, no pretraining {m0:.2f}; "
+    "{verdict} bag of words ({bow:.2f}, 2 x spread {noise:.2f})":
+        "每类 {k} 个，预训练 {steps} 步：{m:.2f} ± {s:.2f}，不预训练 {m0:.2f}；"
+        "{verdict}词袋模型（{bow:.2f}，2 x 标准差 {noise:.2f}）",
     "same greedy continuation:": "贪心续写相同：",
     "copied {n} LoRA matrices": "复制了 {n} 个 LoRA 矩阵",
     "max |class logits difference| over {n} test docstrings = {diff:.1e}":
