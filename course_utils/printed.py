@@ -451,6 +451,7 @@ ZH: dict[str, str] = {
     "{verdict} bag of words ({bow:.2f}, 2 x spread {noise:.2f})":
         "每类 {k} 个，预训练 {steps} 步：{m:.2f} ± {s:.2f}，不预训练 {m0:.2f}；"
         "{verdict}词袋模型（{bow:.2f}，2 x 标准差 {noise:.2f}）",
+    "@ {k}/class, gain per doubling of pretraining: {gains}": "每类 {k} 个，预训练每翻一倍的提高：{gains}",
     "same greedy continuation:": "贪心续写相同：",
     "copied {n} LoRA matrices": "复制了 {n} 个 LoRA 矩阵",
     "max |class logits difference| over {n} test docstrings = {diff:.1e}":

@@ -33,7 +33,7 @@ from course_utils.text_finetune import accuracy, train_classifier
 __all__ = ["BUDGETS", "CURVE_CSV", "FIELDS", "curve_summary", "finetune_curve", "pretrain_budgets",
            "read_curve"]
 
-BUDGETS = (0, 100, 200, 400, 800, 1600, 3200)  # pretraining steps of 32 x 64 tokens
+BUDGETS = (0, 100, 200, 400, 800, 1600, 3200, 6400)  # pretraining steps of 32 x 64 tokens
 SWEEP = (3e-4, 1e-3, 3e-3, 1e-2)               # notebook 07's scratch and full sweeps together
 SIZES, SEEDS = (10, 20), (0, 1, 2)
 STEPS, BATCH = 50, 16                          # notebook 07's fine-tuning budget
