@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCKED := $(VENV)/.installed-locked
 LOCK   := constraints-test.txt
+WORKERS ?= 2  # pytest-xdist workers for `make test` (0: one process); conftest.py groups what must share one
 
 .PHONY: lab test install lock floors notebooks sync-notebooks budget doctor clean
 
@@ -16,7 +17,7 @@ lab: $(STAMP)
 ## then unit tests + every notebook's stored outputs checked once (in the browser test, or by strict `pytest --nbval`)
 test: $(LOCKED)
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
 
 install: $(STAMP)
 

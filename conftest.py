@@ -29,6 +29,8 @@ def _execute_like_jupyterlab(self, cell_input, allow_stdin=None):
 
 def pytest_configure(config):
     configure_env()  # kernels started by nbval inherit this process's environment
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(GroupScheduling(), "course-group-scheduling")
     try:
         from nbval.kernel import RunningKernel
     except ImportError:  # nbval not installed: unit tests still run
@@ -73,3 +75,57 @@ def pytest_ignore_collect(collection_path, config):
     from tests.test_browser import checked_in_browser
 
     return True if checked_in_browser(collection_path) else None
+
+
+#: Notebooks that fill a cache which later ones read (the course ResNet-50, the GPT and its SFT
+#: runs), with the tests that read it, English and Chinese. `make test` runs two pytest-xdist
+#: workers: each chain goes to one worker as a whole, in this order, and first, since it is the
+#: longest work there is.
+CHAINS = {
+    "resnet50": ("04_developing_a_deep_model", "05_finetuning_resnet50",
+                 "test_one_transfer_cell_reruns_to_the_stored_accuracy"),
+    "gpt": ("07_small_gpt", "08_instruction_tuning"),
+}
+
+
+def chain_of(nodeid: str) -> str | None:
+    """The chain (a key of :data:`CHAINS`) a test belongs to, if any: its id names a member
+    (a notebook's cell under nbval, its browser test, a unit test)."""
+    return next((chain for chain, members in CHAINS.items()
+                 if any(member in nodeid for member in members)), None)
+
+
+def group_of(nodeid: str) -> str | None:
+    """What a test must share one worker with, in order: its chain, else its notebook (the
+    cells of a notebook share one kernel under nbval); None if it may go anywhere."""
+    path = nodeid.partition("::")[0]
+    return chain_of(nodeid) or (path if path.endswith(".ipynb") else None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the chains first, in order; the rest keeps its order."""
+    chains = list(CHAINS)
+    rank = {}
+    for index, item in enumerate(items):
+        chain = chain_of(item.nodeid)
+        rank[item] = (chains.index(chain) if chain else len(chains), index)
+    items.sort(key=rank.__getitem__)
+
+
+class GroupScheduling:
+    """A pytest-xdist plugin: under ``--dist loadscope`` a scope is :func:`group_of` a test, else
+    its module, as pytest-xdist's own. (``--dist loadgroup`` marks cannot do it: pytest-xdist
+    3.8 writes the group into ``item._nodeid``, which pytest 9 no longer reads; measured, the
+    cells of one notebook went to both workers and lost their kernel's state.)"""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config, log):
+        if config.getvalue("dist") != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class Scheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return group_of(nodeid) or super()._split_scope(nodeid)
+
+        return Scheduling(config, log)

@@ -216,7 +216,7 @@ class LabServer:
                    "--ServerApp.ip=127.0.0.1", f"--port={self.port}", "--port-retries=0",
                    f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
                    "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly"]
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:  # a worker may serve more than once
             self.process = subprocess.Popen(command, env=env, cwd=self.root, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         try:

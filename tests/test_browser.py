@@ -18,8 +18,9 @@ Artifacts in ``test-artifacts/browser/``: per notebook a full-length screenshot 
 the first exercise after checking ``NN_x-exercise.png``, a report ``NN_x.json`` (problems,
 timings, widgets, blocked outside requests), the notebook as the browser ran it
 ``NN_x.executed.ipynb``; ``summary.md`` (one row per notebook) and
-``jupyterlab.log``. Without Chromium or Playwright the test skips, except under CI (``$CI``
-set), where it fails. ``$COURSE_BROWSER_TIMEOUT`` (s, default 900) bounds one notebook's Run All.
+``jupyterlab.log``, one of each per pytest-xdist worker under ``make test`` (``summary-gw0.md``,
+...). Without Chromium or Playwright the test skips, except under CI (``$CI`` set), where it
+fails. ``$COURSE_BROWSER_TIMEOUT`` (s, default 900) bounds one notebook's Run All.
 
 The Chinese twins of the three heaviest notebooks (:data:`ZH_SKIPPED`) are skipped unless
 ``$COURSE_BROWSER_ALL_ZH=1``: they take 4 of CI's 30 minutes, and add no code the browser has
@@ -51,6 +52,8 @@ SKIP_ZH = pytest.mark.skipif(os.environ.get("COURSE_BROWSER_ALL_ZH") != "1",
                              reason="the Chinese twin of a heavy notebook (COURSE_BROWSER_ALL_ZH=1 runs it)")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 TIMEOUT = float(os.environ.get("COURSE_BROWSER_TIMEOUT", "900"))
+#: "-gw0", "-gw1" under pytest-xdist (each worker serves its own JupyterLab), else "".
+WORKER = f"-{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
 
 
 def require_browser() -> None:
@@ -69,7 +72,7 @@ def require_browser() -> None:
         pytest.skip(reason)
 
 
-REPORTS: list = []  # this session's NotebookReports, summarised in test-artifacts/browser/summary.md
+REPORTS: list = []  # this worker's NotebookReports, summarised in test-artifacts/browser/summary{WORKER}.md
 
 
 def write_summary(reports: list, startup: float) -> None:
@@ -83,7 +86,7 @@ def write_summary(reports: list, startup: float) -> None:
         rows.append(f"| {r.notebook} | {len(r.problems)} | {r.seconds.get('open', '-')} | "
                     f"{r.seconds.get('run', '-')} | {checks:.1f} | {r.seconds['total']} | {shown} | "
                     f"{r.exercises_checked} | {r.sliders_moved} |")
-    (ARTIFACTS / "summary.md").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (ARTIFACTS / f"summary{WORKER}.md").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +98,7 @@ def lab(tmp_path_factory):
     (root / "data").symlink_to(ROOT / "data", target_is_directory=True)
     (root / "scratch").mkdir()
     start = time.monotonic()
-    with LabServer(root, ARTIFACTS / "jupyterlab.log") as server:
+    with LabServer(root, ARTIFACTS / f"jupyterlab{WORKER}.log") as server:
         startup = time.monotonic() - start
         try:
             yield server
