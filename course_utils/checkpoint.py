@@ -2,7 +2,7 @@
 
 * :func:`save_checkpoint` writes atomically (:mod:`course_utils.internals.atomic`): an interrupted
   save leaves the previous good checkpoint untouched, never a half-written file. It saves only
-  what the loader can load back (:func:`check_saveable`).
+  what the loader can load back (:func:`validate_saveable`).
 * :func:`load_checkpoint` checks the file first (:func:`verify_file`: the CRC of every record)
   and reads it with ``torch.load(..., weights_only=True)``: tensors, numbers, strings and
   containers only, so opening a file cannot run code hidden in it. A missing, corrupt or
@@ -31,7 +31,7 @@ from course_utils.internals.atomic import atomic_write
 from course_utils.internals.rng_state import loader_generators, rng_state, set_rng_state
 from course_utils.repro import device_missing
 
-__all__ = ["CheckpointError", "save_checkpoint", "verify_file", "load_checkpoint", "load_cached",
+__all__ = ["CheckpointError", "save_checkpoint", "verify_file", "load_checkpoint",
            "restore_states", "state_dict_mismatch", "loader_generators", "rng_state", "set_rng_state"]
 
 
@@ -55,7 +55,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict (e.g. {{'model': model.state_dict()}}), "
                         f"got {type(state).__name__}")
-    check_saveable(state)
+    validate_saveable(state)
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"cannot save checkpoint {path}: it is a folder; pass a file "
@@ -87,7 +87,7 @@ _HINTS = {"numpy": "convert it with float(x) / int(x), or torch.from_numpy(x) fo
           "Path": "store str(path)", "PosixPath": "store str(path)", "WindowsPath": "store str(path)"}
 
 
-def check_saveable(value: Any, where: str = "state") -> None:
+def validate_saveable(value: Any, where: str = "state") -> None:
     """Raise ``TypeError`` naming the first value that ``torch.load(weights_only=True)`` refuses."""
     stack = [(value, where)]
     seen: set[int] = set()
@@ -182,26 +182,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
                               f"of states; was it written by save_checkpoint?")
     restore_states(state, path, model=model, optimizer=optimizer, scheduler=scheduler)
     return state
-
-
-def load_cached(path: str | os.PathLike, key: dict) -> tuple[dict | None, str | None]:
-    """A cached result saved with its ``key`` entries: ``(state, None)`` when every entry of
-    ``key`` is stored equal, else ``(None, why)`` (``why`` is None when there is no file).
-
-    The one rule of the course's caches of pretrained and computed runs: a damaged file or
-    another key means "compute it again", never a wrong result.
-    """
-    path = Path(path)
-    if not path.exists():
-        return None, None
-    try:
-        state = load_checkpoint(path)
-    except CheckpointError as exc:
-        return None, f"unusable ({exc})"
-    changed = [k for k, v in key.items() if state.get(k) != v]
-    if changed:
-        return None, f"at {path}: made with another configuration ({', '.join(changed)})"
-    return state, None
 
 
 def _check_map_location(map_location: Any) -> None:

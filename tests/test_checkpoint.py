@@ -253,18 +253,3 @@ def test_rng_state_survives_a_weights_only_round_trip(tmp_path):
     assert draws() != expected  # the generators moved on
     set_rng_state(load_checkpoint(path)["rng"], loader)
     assert draws() == expected
-
-
-def test_load_cached_returns_the_state_only_for_an_equal_key(tmp_path):
-    from course_utils.checkpoint import load_cached
-
-    path = tmp_path / "run.pt"
-    assert load_cached(path, {"format": "x/1"}) == (None, None)  # no file: nothing to say
-    save_checkpoint(path, {"format": "x/1", "config": {"lr": 0.1}, "result": 3})
-    state, why = load_cached(path, {"format": "x/1", "config": {"lr": 0.1}})
-    assert why is None and state["result"] == 3
-    state, why = load_cached(path, {"format": "x/1", "config": {"lr": 0.2}})
-    assert state is None and "another configuration (config)" in why and str(path) in why
-    path.write_bytes(path.read_bytes()[:100])  # truncated
-    state, why = load_cached(path, {"format": "x/1"})
-    assert state is None and why.startswith("unusable (")

@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+from course_utils.data import CacheNotWritableError
+from course_utils.experiments import lm_pretrain
 from course_utils.experiments.lm_pretrain import LMPretrainConfig, cache_key, get_batch, lm_checkpoint_path, pretrain_lm
 from course_utils.gpt import GPTConfig
 
@@ -81,3 +83,25 @@ def test_stale_cache_is_detected_not_loaded(cache, capsys):
     _, info = pretrain_lm(_tokens(), _tokens(500), longer, progress=True)
     assert not info["from_cache"] and len(info["history"]) == longer.steps
     assert "another configuration" in capsys.readouterr().out
+
+
+def test_progress_says_why_once_and_no_progress_says_nothing(cache, capsys):
+    # Notebook 08 pretrains with progress=False: its stored output shows nothing of the cache.
+    pretrain_lm(_tokens(), _tokens(500), TINY, progress=False)
+    assert capsys.readouterr().out == ""
+    _, info = pretrain_lm(_tokens(), _tokens(500), TINY, progress=True, force=True)
+    assert not info["from_cache"]
+    assert capsys.readouterr().out == "Pretraining the GPT: force=True was passed.\n"
+    lm_checkpoint_path().unlink()
+    pretrain_lm(_tokens(), _tokens(500), TINY, progress=True)
+    assert capsys.readouterr().out == f"Pretraining the GPT: no cached model at {lm_checkpoint_path()}.\n"
+
+
+def test_an_unwritable_cache_fails_before_training(cache, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although the model could not be saved")
+
+    monkeypatch.setattr(lm_pretrain, "train_lm", no_training)
+    lm_checkpoint_path().mkdir()
+    with pytest.raises(CacheNotWritableError, match="COURSE_DATA_DIR"):
+        pretrain_lm(_tokens(), _tokens(500), TINY, progress=False)

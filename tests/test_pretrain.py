@@ -11,7 +11,7 @@ from torchvision.models import resnet50
 
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.data import SOURCE_CLASSES, CacheNotWritableError
-from course_utils.experiments import pretrain
+from course_utils.experiments import cached_run, pretrain
 from course_utils.experiments.pretrain import (
     FORMAT,
     PretrainConfig,
@@ -180,10 +180,10 @@ def test_a_read_only_cache_fails_before_training(cache, monkeypatch):
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(cache))
 
-    monkeypatch.setattr(pretrain.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(cached_run.tempfile, "mkstemp", read_only)
     with pytest.raises(CacheNotWritableError, match="COURSE_DATA_DIR") as info:
         pretrain_source_model(progress=False, device="cpu", **TINY)
-    assert "Permission denied" in str(info.value) and "nothing was trained" in str(info.value)
+    assert "Permission denied" in str(info.value) and "nothing was computed" in str(info.value)
 
 
 def test_a_folder_in_place_of_the_checkpoint_fails_before_training(cache, monkeypatch):

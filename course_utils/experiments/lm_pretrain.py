@@ -7,7 +7,8 @@ one. The loss starts near ``ln(vocab_size)`` (a uniform guess) and falls as the 
 The result is cached at ``cache_dir()/gpt_docstrings.pt`` together with its key
 (:func:`cache_key`: the recipe's format, *every* field of the configuration, the model's
 included, and the sha256 of the train and validation tokens) and its history: a second call
-with the same key loads it (checked on load); a file with any other key is stale and retrains.
+with the same key loads it (checked on load); a file with any other key is stale and retrains
+(:mod:`course_utils.experiments.cached_run`, the rule of the ResNet-50's cache too).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from course_utils.checkpoint import load_cached, save_checkpoint
 from course_utils.data import cache_dir
+from course_utils.experiments.cached_run import cached_run
 from course_utils.gpt import GPT, GPTConfig
 
 __all__ = ["LMPretrainConfig", "evaluate_lm", "pretrain_lm", "train_lm"]
@@ -97,30 +98,32 @@ def pretrain_lm(train_tokens: torch.Tensor, val_tokens: torch.Tensor,
                 config: LMPretrainConfig = LMPretrainConfig(), *, force: bool = False,
                 progress: bool = True) -> tuple[GPT, dict]:
     """Return the pretrained GPT (``eval()`` mode) and ``info`` = ``{"history", "from_cache",
-    "seconds", "path"}``; history holds ``{"step", "train_loss", "val_loss"}`` dicts."""
+    "seconds", "path"}``; history holds ``{"step", "train_loss", "val_loss"}`` dicts.
+
+    Loads the cached model when :func:`cache_key` matches and ``force`` is false; otherwise
+    trains it (saying why first when ``progress``), after checking that the cache is writable.
+    """
     key = cache_key(config, train_tokens, val_tokens)
     path = lm_checkpoint_path()
     with torch.random.fork_rng(devices=[]):  # the init is seeded; the caller's RNG is left alone
         torch.manual_seed(config.seed)
         model = GPT(config.model)
-    state = None if force else _cached(path, key, progress)
-    trained = state is None
-    if trained:
-        state = dict(key, **train_lm(model, train_tokens, val_tokens, config, progress))
-        state["model"] = model.state_dict()
-        save_checkpoint(path, state)
-    else:
+
+    def train() -> dict:
+        return {**train_lm(model, train_tokens, val_tokens, config, progress),
+                "model": model.state_dict()}
+
+    state, from_cache = cached_run(path, key, train, force=force, noun="model",
+                                   announce=_say_why if progress else None)
+    if from_cache:
         model.load_state_dict(state["model"])
     info = {"history": state["history"], "seconds": state["seconds"],
-            "from_cache": not trained, "path": path}
+            "from_cache": from_cache, "path": path}
     return model.eval(), info
 
 
-def _cached(path: Path, key: dict, progress: bool) -> dict | None:
-    state, why = load_cached(path, key)
-    if why and progress:
-        print(f"Cached language model {why}; training a new one.")
-    return state
+def _say_why(why: str) -> None:
+    print(f"Pretraining the GPT: {why}.", flush=True)
 
 
 def train_lm(model: GPT, train_tokens: torch.Tensor, val_tokens: torch.Tensor,

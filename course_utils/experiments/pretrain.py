@@ -16,8 +16,6 @@ says why it trains and about how long it will take, after checking that the cach
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.models import resnet50
 
-from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from course_utils.data import SOURCE_CLASSES, CacheNotWritableError, cache_dir, source_dataset
+from course_utils.data import SOURCE_CLASSES, cache_dir, source_dataset
+from course_utils.experiments.cached_run import cached_run
 from course_utils.repro import get_device
 from course_utils.training import fit
 
@@ -92,10 +90,10 @@ def pretrain_source_model(*, force: bool = False, progress: bool = True,
     """Return the pretrained source ResNet-50 (in ``eval()`` mode) and what is known about it.
 
     Loads the cached checkpoint when it was made with the same configuration, device type and
-    (on a CPU) thread count, and ``force`` is false; otherwise prints why and about how long
-    training takes (whatever ``progress``, which only controls the progress bar), checks that
-    the cache is writable, trains, then caches. ``config`` overrides :class:`PretrainConfig`
-    fields.
+    (on a CPU) thread count, and ``force`` is false; otherwise checks that the cache is
+    writable, prints why and about how long training takes (whatever ``progress``, which only
+    controls the progress bar), trains, then caches (:mod:`course_utils.experiments.cached_run`).
+    ``config`` overrides :class:`PretrainConfig` fields.
     ``info`` = ``{"history", "source_acc", "path", "from_cache", "config", "seconds"}``
     (``seconds``: the training time when it was trained, stored with the checkpoint).
     """
@@ -103,69 +101,42 @@ def pretrain_source_model(*, force: bool = False, progress: bool = True,
     path = source_checkpoint_path()
     device = get_device() if device is None else torch.device(device)
     model = build_source_model(cfg)
-    state, why = (None, "force=True was passed") if force else _cached_state(path, cfg, device)
-    trained = state is None
-    if trained:
-        _check_writable(path)  # fail now, not after minutes of training
+    key = {"format": FORMAT, "config": dataclasses.asdict(cfg), "device": str(device),
+           "threads": torch.get_num_threads()}
+
+    def announce(why: str) -> None:
         print(f"Pretraining the source ResNet-50: {why}. {_estimate(cfg, device)}", flush=True)
+
+    def train() -> dict:
         with torch.random.fork_rng(devices=[]):  # e.g. DataLoader seeds: leave the caller's RNG
-            state = _train(model, cfg, device, progress)
-        state["model"] = {k: v.cpu() for k, v in model.state_dict().items()}
-        save_checkpoint(path, state)
-    else:
+            result = _train(model, cfg, device, progress)
+        return {**result, "model": {k: v.cpu() for k, v in model.state_dict().items()}}
+
+    state, from_cache = cached_run(path, key, train, force=force, announce=announce,
+                                   noun="model", compare=_run_key, reasons=_REASONS)
+    if from_cache:
         model.load_state_dict(state["model"])
     model.to(device).eval()
     info = {"history": state["history"], "source_acc": state["source_acc"], "path": path,
-            "from_cache": not trained, "config": cfg, "seconds": state["seconds"]}
+            "from_cache": from_cache, "config": cfg, "seconds": state["seconds"]}
     return model, info
 
 
-def _cached_state(path: Path, cfg: PretrainConfig,
-                  device: torch.device) -> tuple[dict | None, str]:
-    """The cached checkpoint's dict if it was made by this recipe, ``cfg`` and the same kind of
-    run, else ``None`` and the reason it cannot be used."""
-    if not path.exists():
-        return None, f"no cached model at {path}"
-    try:
-        state = load_checkpoint(path)
-    except CheckpointError as exc:
-        return None, f"the cached model at {path} is unusable, corrupt or truncated ({exc})"
-    if state.get("format") != FORMAT:
-        return None, (f"the cached model at {path} was made by another version of the recipe "
-                      f"({state.get('format')!r}, now {FORMAT!r})")
-    wanted = dataclasses.asdict(cfg)
-    if state.get("config") != wanted:
-        old = state.get("config") or {}
-        diff = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in wanted.items()
-                         if old.get(k) != v)
-        return None, f"the cached model at {path} was made with another configuration ({diff})"
-    built = _run_kind(state.get("device"), state.get("threads"))
-    now = _run_kind(str(device), torch.get_num_threads())
-    if built != now:
-        return None, (f"the cached model was made {built}, this run is {now} "
-                      "(its weights would differ in the last digits)")
-    return state, ""
+_REASONS = {"run": "the cached {noun} was made {old}, this run is {new} "
+                   "(its weights would differ in the last digits)"}
+
+
+def _run_key(state: dict) -> dict:
+    """The key as compared: the stored device and thread count count only as the kind of run
+    (the device type; the thread count on a CPU only), which is what decides the exact weights."""
+    return {"format": state.get("format"), "config": state.get("config"),
+            "run": _run_kind(state.get("device"), state.get("threads"))}
 
 
 def _run_kind(device: str | None, threads: int | None) -> str:
     """``"on cpu with 2 thread(s)"`` / ``"on cuda"``: what decides the exact weights."""
     kind = torch.device(device).type if device else "an unknown device"
     return f"on cpu with {threads} thread(s)" if kind == "cpu" else f"on {kind}"
-
-
-def _check_writable(path: Path) -> None:
-    """Raise :class:`CacheNotWritableError` unless a file can be created next to ``path``."""
-    try:
-        if path.is_dir():
-            raise IsADirectoryError(f"{path} is a folder")
-        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise CacheNotWritableError(
-            f"cannot save the pretrained model to {path} ({type(exc).__name__}: {exc}); nothing "
-            "was trained. Set the environment variable COURSE_DATA_DIR to a writable folder "
-            "(e.g. COURSE_DATA_DIR=/tmp/course_data) and run again.") from None
 
 
 def _estimate(cfg: PretrainConfig, device: torch.device) -> str:
@@ -230,7 +201,5 @@ def _train(model: nn.Module, cfg: PretrainConfig, device: torch.device, progress
                   val_loader=test_loader, device=device, scheduler=scheduler, progress=progress)
     seconds = time.perf_counter() - start
     model.to(memory_format=torch.contiguous_format)
-    return {"format": FORMAT, "config": dataclasses.asdict(cfg), "history": history,
-            "source_acc": history[-1]["val_acc"], "seconds": seconds,
-            "classes": list(SOURCE_CLASSES), "threads": torch.get_num_threads(),
-            "device": str(device)}
+    return {"history": history, "source_acc": history[-1]["val_acc"], "seconds": seconds,
+            "classes": list(SOURCE_CLASSES)}

@@ -14,7 +14,7 @@ run with every seed in ``seeds``. The arms:
 The result (metrics per run, validation curves, the seed-0 weights of ``"SFT"`` and ``"LoRA"``)
 is saved at ``cache_dir()/sft_runs.pt`` with its key (:func:`cache_key`: this recipe's format,
 the configuration, and the sha256 of the pairs and of the pretrained weights): a second call
-with the same key loads it; any other key retrains.
+with the same key loads it; any other key retrains (:mod:`course_utils.experiments.cached_run`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from course_utils.checkpoint import load_cached, save_checkpoint
 from course_utils.data import cache_dir
+from course_utils.experiments.cached_run import cached_run
 from course_utils.gpt import GPT
 from course_utils.parallel import fork_map
 from course_utils.peft import apply_lora
@@ -154,26 +154,20 @@ def _sft_runs_path() -> Path:
 def sft_runs(lm: GPT, tokenizer, pairs: dict, config: SFTRunConfig = SFTRunConfig(), *,
              force: bool = False, progress: bool = True, workers: int | None = None) -> dict:
     """The comparison: ``{"best_lr", "sweep", "rows", "weights", "seconds", "threads",
-    "from_cache"}`` (see the module docstring), from the cache when its key matches. The runs use
+    "from_cache"}`` (see the module docstring), from the cache when its key matches (else run,
+    saying why first when ``progress``, after checking that the cache is writable). The runs use
     one thread each, the arms in up to ``workers`` forked processes (``None``: one per core;
     :func:`course_utils.parallel.fork_map`), with the same results whatever ``workers`` is."""
-    key = cache_key(config, pairs, lm)
-    path = _sft_runs_path()
-    state = None if force else _cached(path, key, progress)
-    if state is None:
-        state = dict(key, **_compute(lm, tokenizer, pairs, config, progress, workers))
-        save_checkpoint(path, state)
-        state["from_cache"] = False
-    else:
-        state["from_cache"] = True
+    state, from_cache = cached_run(
+        _sft_runs_path(), cache_key(config, pairs, lm),
+        lambda: _compute(lm, tokenizer, pairs, config, progress, workers), force=force,
+        announce=_say_why if progress else None)
+    state["from_cache"] = from_cache
     return state
 
 
-def _cached(path: Path, key: dict, progress: bool) -> dict | None:
-    state, why = load_cached(path, key)
-    if why and progress:
-        print(f"Cached SFT runs {why}; running them again.")
-    return state
+def _say_why(why: str) -> None:
+    print(f"Running the SFT comparison: {why}.", flush=True)
 
 
 def encode_pairs(template: ChatTemplate, pairs: list, max_tokens: int):
