@@ -7,7 +7,7 @@ blown up to 32 px, fill all of it. This shrinks each digit to ``scale`` of the f
 background (the normalized value of a black pixel), then runs notebook 05's ``probe-layer3-long``
 arm on the frozen source model's layer3 features, under the grid's rules: the learning rate swept
 on 5 images per class validated on 10 others, then 3 seeds at 5 and 10 images per class, every
-run checked by ``losses.check_sane``. Prints mean ± std per scale, next to the committed grid's
+run checked by ``losses.assert_sane``. Prints mean ± std per scale, next to the committed grid's
 ``small-cnn-long`` (the from-scratch network that transfer has to beat on the digits).
 Not part of the notebooks: an experiment for whoever improves the source model (about 1 min).
 """

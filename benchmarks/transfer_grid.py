@@ -4,13 +4,13 @@
     .venv/bin/python benchmarks/transfer_grid.py --arms full,last-stage --targets digits
 
 For each target (the *far* digits and the *near* glyphs) and each arm of
-:mod:`course_utils.experiments.transfer`: the learning rate is swept first (5 labelled images per class,
+:mod:`course_utils.experiments.arms`: the learning rate is swept first (5 labelled images per class,
 seed 0, measured on 10 other labelled training images per class, never on the test split), then
 the arm runs with that learning rate at every size x 3 seeds (each seed draws other images and
-another initialization), under the one budget rule (``transfer.STEPS`` AdamW steps of
+another initialization), under the one budget rule (``arms.STEPS`` AdamW steps of
 ``transfer.BATCH_SIZE`` images; the ``-long`` arms 16x as many, the ``-aug`` arms the same on
 augmented images, on the digits only), and is measured once on the test split. Every run must pass
-``losses.check_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one
+``losses.assert_sane`` (first loss near ln C, no divergence, a lower loss at the end): if one
 seed fails it at the swept learning rate, the whole arm reruns at the next smaller learning rate
 that was sane in the sweep (the ``lr`` column records the one used). An arm for which no sane
 learning rate is left has no grid rows: the sweep file says, for every learning rate, which run
@@ -37,6 +37,8 @@ import torch
 
 from course_utils.data import target_dataset
 from course_utils.experiments import transfer
+from course_utils.experiments.arms import ARMS, get_arm, lr_candidates
+from course_utils.experiments.features import NATIVE_PIXELS, prepare_target
 from course_utils.experiments.pretrain import build_source_model, pretrain_source_model
 from course_utils.internals.atomic import atomic_write
 from course_utils.plots import plot_transfer_grid
@@ -49,7 +51,7 @@ SEEDS = (0, 1, 2)
 SWEEP_K, VAL_K = 5, 10
 FAQ2_ARMS = ("probe-fc", "probe-layer3", "last-stage", "full")
 #: ``losses``: the mean training loss of each quarter of the run (space-separated; the last is
-#: ``final_loss``), so that ``losses.check_sane`` can re-check a stored run in full
+#: ``final_loss``), so that ``losses.assert_sane`` can re-check a stored run in full
 GRID_FIELDS = ["target", "arm", "k", "n_train", "seed", "lr", "acc", "first_acc", "first_loss",
                "final_loss", "losses", "cpu_s", "source_acc"]
 #: ``grid``: what happened at this lr in the grid run: "used", "failed: <which run>", or "" (not tried)
@@ -78,9 +80,8 @@ AUG_TARGETS = ("digits",)
 
 def arms_for(target: str) -> tuple[str, ...]:
     """Every arm, cheapest first (the ``-aug`` arms only on :data:`AUG_TARGETS`)."""
-    arms = transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS
-    assert set(arms) <= set(ORDER)
-    return tuple(a for a in ORDER if a in arms and (target in AUG_TARGETS or transfer.rule(a) != "augmented"))
+    assert set(ORDER) == set(ARMS), set(ORDER) ^ set(ARMS)
+    return tuple(a for a in ORDER if target in AUG_TARGETS or not ARMS[a].augment)
 
 
 def failed_arms(sweeps: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -116,7 +117,7 @@ def sweep(arm, source, data, y, yt, native) -> tuple[list[float], list[dict]]:
     index = transfer.per_class_indices(y, SWEEP_K, seed=0)
     val = transfer.per_class_indices(y, VAL_K, seed=100, exclude=index)
     rows = []
-    for lr in transfer.lr_candidates(arm, pixel_features=data["pixels"][0].shape[1]):
+    for lr in lr_candidates(arm, pixel_features=data["pixels"][0].shape[1]):
         r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=0, val_index=val, check=False,
                               native=native)
         rows.append({"arm": arm, "lr": lr, "val_acc": round(r["acc"], 4), "diverged": r["diverged"],
@@ -131,9 +132,9 @@ def sweep(arm, source, data, y, yt, native) -> tuple[list[float], list[dict]]:
 
 def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps: list) -> None:
     x, y, xt, yt = load_target(target)
-    data = transfer.prepare_target(source, x, xt, transfer.NATIVE_PIXELS[target])
+    data = prepare_target(source, x, xt, NATIVE_PIXELS[target])
     for arm in arms:
-        lrs, tried = sweep(arm, source, data, y, yt, transfer.NATIVE_PIXELS[target])
+        lrs, tried = sweep(arm, source, data, y, yt, NATIVE_PIXELS[target])
         outcome = {}
         rows = []
         for lr in lrs:  # one rule for every arm: if any seed diverges, all rerun at the next lr
@@ -155,7 +156,7 @@ def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps:
         edge = transfer.at_edge([(r["lr"], r["val_acc"]) for r in tried], lr)
         if edge:  # notebook 05 prints these too; an arm a verdict rests on must not be one
             print(f"{target:>7} {arm:>17}: lr {lr:g} is at the {edge} edge of its sweep; a wider "
-                  "sweep (transfer.LRS) might find a better one", flush=True)
+                  "sweep (arms.LRS) might find a better one", flush=True)
         accs = {k: [r["acc"] for r in rows if r["k"] == k] for k in SIZES[target]}
         print(f"{target:>7} {arm:>17} lr {lr:g}: " + "  ".join(
             f"{k}/class {statistics.mean(a):.3f}±{statistics.stdev(a):.3f}" for k, a in accs.items()),
@@ -171,7 +172,7 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
             start = time.process_time()
             try:
                 r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed,
-                                      native=transfer.NATIVE_PIXELS[target])
+                                      native=NATIVE_PIXELS[target])
             except AssertionError as exc:  # which run failed, for the sweep file
                 raise AssertionError(f"{k}/class seed {seed}, {exc}") from None
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
@@ -179,7 +180,7 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
                          "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4),
                          "losses": " ".join(f"{v:.4f}" for v in r["curve"]),
                          "cpu_s": round(time.process_time() - start, 1),
-                         "source_acc": round(source_acc, 4) if arm in transfer.TRANSFER_ARMS else ""})
+                         "source_acc": round(source_acc, 4) if ARMS[arm].transfer else ""})
     return rows
 
 
@@ -210,9 +211,8 @@ def main(argv=None) -> None:
     parser.add_argument("--arms", default="all", help="comma-separated arms, or 'all'")
     args = parser.parse_args(argv)
     pin_threads()
-    wanted = set(transfer.TRANSFER_ARMS + transfer.BASELINE_ARMS if args.arms == "all"
-                 else args.arms.split(","))
-    if wanted <= set(transfer.BASELINE_ARMS):  # baselines never use the source model's features
+    wanted = set(ARMS) if args.arms == "all" else {get_arm(a).name for a in args.arms.split(",")}
+    if not any(ARMS[a].transfer for a in wanted):  # baselines never use the source model's features
         source, info = build_source_model(), {"source_acc": math.nan}
     else:
         source, info = pretrain_source_model(progress=True)

@@ -5,8 +5,8 @@ import csv
 import pytest
 
 from benchmarks import transfer_grid as tg
-from course_utils.experiments import transfer
-from course_utils.losses import check_sane
+from course_utils.experiments import features, transfer
+from course_utils.losses import assert_sane
 
 ROWS = transfer.read_grid()
 
@@ -32,7 +32,7 @@ def test_grid_is_complete_and_every_run_sane():
                     row = stored(target, arm, k, seed)
                     losses = [float(v) for v in row["losses"].split()]  # the mean of each quarter
                     assert len(losses) == transfer.CHUNKS and losses[-1] == float(row["final_loss"]), row
-                    check_sane(float(row["first_loss"]), losses, 10, f"{target} {arm} {k}/class seed {seed}")
+                    assert_sane(float(row["first_loss"]), losses, 10, f"{target} {arm} {k}/class seed {seed}")
                     assert float(row["first_acc"]) < 0.3, row  # not solved before training starts
 
 
@@ -46,7 +46,7 @@ def test_transfer_beats_pixels_where_the_notebook_says_so():
 
 def test_one_baseline_cell_reruns_to_the_stored_accuracy():
     x, y, xt, yt = tg.load_target("digits")
-    data = {"pixels": (transfer.pixels(x), transfer.pixels(xt))}
+    data = {"pixels": (features.pixels(x), features.pixels(xt))}
     row = stored("digits", "pixels-logreg-long", 5, 1)
     index = transfer.per_class_indices(y, 5, seed=1)
     r = transfer.run_cell("pixels-logreg-long", None, data, y, yt, index, lr=float(row["lr"]), seed=1)
@@ -84,7 +84,7 @@ def test_augmented_transfer_beats_every_baseline_where_the_notebook_says_so():
 def test_one_augmented_cell_reruns_to_the_stored_accuracy():
     """The augmentation draws from torch's generator, seeded by build_arm: a rerun is the same run."""
     x, y, xt, yt = tg.load_target("digits")
-    data = {"images": (x, xt), "pixels": (transfer.pixels(x), transfer.pixels(xt))}
+    data = {"images": (x, xt), "pixels": (features.pixels(x), features.pixels(xt))}
     row = stored("digits", "pixels-logreg-aug", 5, 1)
     index = transfer.per_class_indices(y, 5, seed=1)
     r = transfer.run_cell("pixels-logreg-aug", None, data, y, yt, index, lr=float(row["lr"]), seed=1)

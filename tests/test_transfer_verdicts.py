@@ -14,7 +14,7 @@ import pytest
 from torchvision.models import resnet50
 
 from course_utils.experiments import transfer
-from course_utils.losses import check_sane
+from course_utils.losses import assert_sane
 
 GRID = transfer.read_grid()
 SWEEP = transfer.read_grid(transfer.SWEEP_CSV)
@@ -50,7 +50,7 @@ def at_edge(target, arm):
 def test_every_run_sane_and_the_task_not_solved_before_training():
     for r in GRID:
         losses = [float(v) for v in r["losses"].split()]
-        check_sane(float(r["first_loss"]), losses, 10, f"{r['target']} {r['arm']} {r['k']}/class seed {r['seed']}")
+        assert_sane(float(r["first_loss"]), losses, 10, f"{r['target']} {r['arm']} {r['k']}/class seed {r['seed']}")
     assert max(float(r["first_acc"]) for r in GRID) < 0.3
 
 
