@@ -13,11 +13,21 @@ The first of these that says something wins:
 4. the locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``);
 5. otherwise English.
 
-:func:`pick` returns the text for the current language from a ``{"en": ..., "zh": ...}`` table,
-:func:`message` one entry of a table of such texts, formatted. Chinese figure labels need a CJK
-font: :func:`cjk_font` finds one (the doctor asks it too; a font file installed after matplotlib
-listed its fonts, as on Colab, is registered), :func:`use_cjk_font` makes matplotlib use it, and
-:func:`figure_text` translates a label only when one is there.
+Every message table of the package has one shape, the gettext convention: ``{English: Chinese}``,
+the English text (a ``str.format`` template) as the key, its Chinese with the same ``{fields}`` as
+the value; the code shows the English sentence where it is used. One family of functions reads them:
+
+* :func:`translate` is the text itself in English and its table entry in Chinese; a text with no
+  entry raises ``KeyError`` in Chinese (never prints English silently), naming the table to add it to;
+* :func:`message` is :func:`translate`, formatted with the same values in both languages (what the
+  commands, the doctor, the checkers and :func:`course_utils.printed.say` print);
+* :func:`figure_text` is the one lenient member, on purpose: a figure label without an entry, or with
+  no CJK font to draw it (matplotlib would draw empty boxes and warn), stays English.
+
+Chinese figure labels need a CJK font: :func:`cjk_font` finds one (the doctor asks it too; a font
+file installed after matplotlib listed its fonts, as on Colab, is registered) and
+:func:`use_cjk_font` makes matplotlib use it. ``tests/test_i18n.py`` finds every table of the package
+and checks its shape and fields, and that every literal text the code passes is in its table.
 
 What is translated: exercises (``exercises``, ``answer_key``), the doctor's lines, the commands'
 own errors, figure labels. Errors raised by the lesson modules (``params depth finetune losses
@@ -31,7 +41,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["language", "message", "figure_text", "cjk_font"]
+__all__ = ["language", "translate", "message", "figure_text", "cjk_font"]
 
 LANGUAGES = ("en", "zh")
 _chosen: str | None = None
@@ -95,15 +105,30 @@ def language(value: str | None = None, *, environ: Mapping[str, str] | None = No
     return "en"
 
 
-def pick(texts: Mapping[str, str], value: str | None = None) -> str:
-    """The entry of ``texts`` for the current language, falling back to English."""
-    return texts.get(language(value)) or texts["en"]
+def translate(table: Mapping[str, str], text: str, /) -> str:
+    """``text`` in the current language: itself in English, ``table[text]`` in Chinese. Raises
+    ``KeyError`` in Chinese when ``table`` has no entry for it."""
+    if language() != "zh":
+        return text
+    try:
+        return table[text]
+    except KeyError:
+        raise KeyError(f"no Chinese for {text!r}: add it to {_table_name(table)}") from None
 
 
-def message(table: Mapping[str, Mapping[str, str]], key: str, /, **values) -> str:
-    """``table[key]`` in the current language, formatted with ``values`` (the same in both):
-    ``message(MESSAGES, "no_file", path=p)`` with ``MESSAGES = {"no_file": {"en": ..., "zh": ...}}``."""
-    return pick(table[key]).format(**values)
+def message(table: Mapping[str, str], template: str, /, **values) -> str:
+    """:func:`translate`, formatted with ``values`` (the same in both languages):
+    ``message(MESSAGES, "no file {path}", path=p)`` with ``MESSAGES = {"no file {path}": "没有文件 {path}"}``."""
+    return translate(table, template).format(**values)
+
+
+def _table_name(table: Mapping[str, str]) -> str:
+    """Where ``table`` is defined, ``course_utils.printed.ZH``, for an error message: the shortest
+    module path of the course's loaded modules that holds it (an importer may rename it)."""
+    names = sorted((len(module), f"{module}.{attr}") for module, loaded in list(sys.modules.items())
+                   if module.split(".")[0] == "course_utils" and loaded is not None
+                   for attr, value in list(vars(loaded).items()) if value is table)
+    return names[0][1] if names else "its message table"
 
 
 #: Figure labels and titles the notebooks pass through :func:`figure_text`, in Chinese.

@@ -3,10 +3,11 @@
 
     print(say("{name}: equal within {atol:g}", name=name, atol=1e-6))
 
-In English :func:`say` formats the template itself; in Chinese (:func:`course_utils.i18n.language`
-is ``"zh"``) it formats the template's entry in :data:`ZH`, keyed by the English template, with the
-same ``{fields}``. A template without a Chinese entry raises in Chinese instead of printing English
-(``tests/test_printed.py`` finds every template the notebooks use and checks its entry).
+:data:`ZH` is a message table of the package's one shape (:mod:`course_utils.i18n`): English template
+-> Chinese template, the same ``{fields}``. In English :func:`say` formats the template itself; in
+Chinese (:func:`course_utils.i18n.language` is ``"zh"``) its entry in :data:`ZH`. A template without
+a Chinese entry raises in Chinese instead of printing English (``tests/test_printed.py`` finds every
+template the notebooks use and checks its entry).
 
 Values are printed as given: numbers, code names and tables of figures stay as they are. An English
 word that is prose, not code (a verdict such as ``"beats"``, an arm name such as ``"head only"``),
@@ -15,7 +16,7 @@ goes through :func:`term`, from :data:`WORDS`; the code keeps comparing the Engl
 
 from __future__ import annotations
 
-from course_utils.i18n import language
+from course_utils.i18n import message, translate
 
 __all__ = ["say", "term"]
 
@@ -198,10 +199,10 @@ ZH: dict[str, str] = {
         "每个 ReLU 层的倍数 sqrt(n sigma^2 / 2) = {factor:.3f}；20 层累计 {total:.1e}",
     "{name:<20} gradient norm, conv 1: {conv1:.2e}  fc: {fc:.2e}  ratio {ratio:.1e}":
         "{name:<20} 梯度范数，第 1 个卷积层：{conv1:.2e}  fc：{fc:.2e}  比值 {ratio:.1e}",
-    "that run: test accuracy {accuracy:.2f}, but check_sane says: {verdict}":
-        "这次运行：测试准确率 {accuracy:.2f}，但 check_sane 说：{verdict}",
-    "check_sane accepts {low:.2f} to {high:.2f} (ln 10 = {chance:.2f})":
-        "check_sane 接受 {low:.2f} 到 {high:.2f}（ln 10 = {chance:.2f}）",
+    "that run: test accuracy {accuracy:.2f}, but assert_sane says: {verdict}":
+        "这次运行：测试准确率 {accuracy:.2f}，但 assert_sane 说：{verdict}",
+    "assert_sane accepts {low:.2f} to {high:.2f} (ln 10 = {chance:.2f})":
+        "assert_sane 接受 {low:.2f} 到 {high:.2f}（ln 10 = {chance:.2f}）",
     "residual + BN, {label:<19} first loss of seeds 0-2: {losses}":
         "残差 + BN，{label:<19} 随机种子 0-2 的第一个损失：{losses}",
     "all {n} chosen runs pass notebook 02's check: first loss {low:.2f} to {high:.2f} (ln 10 = {chance:.2f}), no "
@@ -572,20 +573,12 @@ WORDS: dict[str, str] = {
 
 
 def say(template: str, /, **values) -> str:
-    """``template.format(**values)`` in English; its :data:`ZH` entry, formatted, in Chinese.
-    Raises ``KeyError`` in Chinese when the template has no entry."""
-    if language() != "zh":
-        return template.format(**values)
-    if template not in ZH:
-        raise KeyError(f"no Chinese for the printed text {template!r}: add it to course_utils.printed.ZH")
-    return ZH[template].format(**values)
+    """``template.format(**values)`` in English; its :data:`ZH` entry, formatted, in Chinese
+    (:func:`course_utils.i18n.message`). Raises ``KeyError`` in Chinese when the template has no entry."""
+    return message(ZH, template, **values)
 
 
 def term(text: str) -> str:
     """An English word or phrase of prose used as a value: itself in English, its :data:`WORDS`
-    entry in Chinese (raises ``KeyError`` when there is none)."""
-    if language() != "zh":
-        return text
-    if text not in WORDS:
-        raise KeyError(f"no Chinese for the word {text!r}: add it to course_utils.printed.WORDS")
-    return WORDS[text]
+    entry in Chinese (:func:`course_utils.i18n.translate`; raises ``KeyError`` when there is none)."""
+    return translate(WORDS, text)

@@ -18,7 +18,7 @@ from torch import nn
 
 from course_utils.__main__ import main
 from course_utils.checkpoint import save_checkpoint
-from course_utils.cli import commands
+from course_utils.cli import arguments, cut, finetune as finetune_command, predict
 from course_utils.experiments import runner
 from course_utils.training import train_one_epoch
 
@@ -42,7 +42,8 @@ def no_loading(monkeypatch):
     """A tripwire: a bad input must be refused before any weights are loaded."""
     def tripwire(*args, **kwargs):
         raise AssertionError("weights were loaded before the bad input was refused")
-    monkeypatch.setattr(commands, "load_resnet50", tripwire)
+    for module in (finetune_command, predict):
+        monkeypatch.setattr(module, "load_resnet50", tripwire)
 
 
 def _error(capsys, argv) -> str:
@@ -130,7 +131,7 @@ def test_finetune_then_predict_on_png_and_jpeg(tmp_path, images, capsys):
     probabilities = [float(x.split()[-1]) for x in lines[1].split(": ")[1].split(", ")]
     assert len(probabilities) == 2 and sum(probabilities) == pytest.approx(1, abs=2e-3)  # top 5 of 2 classes
     # the predictions are the model's own: recompute one by hand
-    model, _ = commands.load_model(tmp_path / "out" / "model.pt")
+    model, _ = predict.load_model(tmp_path / "out" / "model.pt")
     from course_utils.experiments.weights import preprocessing
     with torch.no_grad():
         p = model(preprocessing(model)(Image.open(pictures[0]).convert("RGB"))[None]).softmax(1)[0]
@@ -140,7 +141,7 @@ def test_finetune_then_predict_on_png_and_jpeg(tmp_path, images, capsys):
 def test_a_rising_training_loss_is_flagged(tmp_path, images, capsys, monkeypatch):
     rows = [{"epoch": e, "train_loss": loss, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}
             for e, loss in ((1, 1.1), (2, 3.0))]
-    monkeypatch.setattr(commands, "finetune_model", lambda *a, **k: rows)
+    monkeypatch.setattr(finetune_command, "finetune_model", lambda *a, **k: rows)
     assert main(_finetune(images, tmp_path, "--strategy", "last-stage")) == 0
     assert "warning: the training loss rose from 1.100 to 3.000" in capsys.readouterr().out
 
@@ -212,7 +213,7 @@ def test_the_rising_loss_warning_in_chinese(tmp_path, images, capsys, monkeypatc
     monkeypatch.setenv("COURSE_LANG", "zh")
     rows = [{"epoch": e, "train_loss": loss, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}
             for e, loss in ((1, 1.1), (2, 3.0))]
-    monkeypatch.setattr(commands, "finetune_model", lambda *a, **k: rows)
+    monkeypatch.setattr(finetune_command, "finetune_model", lambda *a, **k: rows)
     assert main(_finetune(images, tmp_path, "--strategy", "last-stage")) == 0
     assert "警告：训练损失从 1.100 升到了 3.000：学习率可能太大" in capsys.readouterr().out
 
@@ -258,7 +259,7 @@ def test_auto_on_the_command_line_chooses_what_the_table_shows(tmp_path, images,
         ys = torch.tensor([0] * (len(x) // 2) + [1] * (len(x) - len(x) // 2))  # images sorted by class
         return _features_where("layer3", ys, views=1 + views, seed=seed, widths=(256, 512, 1024, 2048))
 
-    monkeypatch.setattr(commands, "view_features", fake)
+    monkeypatch.setattr(cut, "view_features", fake)
     report = tmp_path / "report"
     assert main(_finetune(images, tmp_path, "--report", str(report))) == 0
     out = capsys.readouterr().out
@@ -285,7 +286,7 @@ def test_a_cut_model_saves_loads_and_predicts_folders_into_a_csv(tmp_path, image
     out = capsys.readouterr().out
     assert "cut-layer2 (as asked): a new head on the pooled output of layer2" in out
     assert "augmentation light (as asked)" in out
-    model, saved = commands.load_model(tmp_path / "out" / "model.pt")
+    model, saved = predict.load_model(tmp_path / "out" / "model.pt")
     assert isinstance(model, stage_probe.CutResNet) and model.stage == "layer2" and not hasattr(model, "layer3")
     nested = tmp_path / "inbox" / "deeper"
     nested.mkdir(parents=True)
@@ -318,7 +319,7 @@ def test_predict_bad_inputs_are_one_line_before_any_work(tmp_path, images, capsy
     def tripwire(*args, **kwargs):
         raise AssertionError("the model was loaded before the bad input was refused")
 
-    monkeypatch.setattr(commands, "load_model", tripwire)
+    monkeypatch.setattr(predict, "load_model", tripwire)
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "sub" / "a.txt").write_text("x")
     bad = tmp_path / "bad.png"
@@ -346,13 +347,13 @@ def test_an_old_whole_network_model_file_still_loads(tmp_path):
     from torchvision.models import resnet50
     torch.manual_seed(0)
     net = resnet50(num_classes=2)
-    path = save_checkpoint(tmp_path / "old.pt", {"format": commands.MODEL_FORMAT, "arch": "resnet50",
+    path = save_checkpoint(tmp_path / "old.pt", {"format": arguments.MODEL_FORMAT, "arch": "resnet50",
                                                  "model": net.state_dict(), "classes": ["cat", "dog"],
                                                  "preprocessing": {"name": "course", "resize_size": 32,
                                                                    "crop_size": 32, "mean": [0.5] * 3,
                                                                    "std": [0.25] * 3},
                                                  "strategy": "last-stage", "weights": "course"})
-    model, saved = commands.load_model(path)
+    model, saved = predict.load_model(path)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model(x), net.eval()(x))

@@ -161,11 +161,11 @@ def test_uses_are_found_by_parsing():
     source = ("from course_utils.repro import get_device\nfrom course_utils import plots as p\n"
               "import course_utils.data as d\nimport course_utils\n"
               "from course_utils.experiments import transfer\nfrom course_utils.data.glyphs import render\n"
-              "p.plot_history(h); d.load; course_utils.losses.check_sane; transfer.GRID_CSV\n"
+              "p.plot_history(h); d.load; course_utils.losses.assert_sane; transfer.GRID_CSV\n"
               "course_utils.cli.doctor.main\n"
               "x = 'from course_utils.optim import SGD'  # a string, not an import\n")
     assert uses_in(source, "notebooks/x.ipynb") == {
-        ("repro", "get_device"), ("plots", "plot_history"), ("data", "load"), ("losses", "check_sane"),
+        ("repro", "get_device"), ("plots", "plot_history"), ("data", "load"), ("losses", "assert_sane"),
         ("experiments.transfer", "GRID_CSV"), ("data.glyphs", "render"), ("cli.doctor", "main")}
     relative = "from .data import load\nfrom . import plots\nplots.show\n"
     assert uses_in(relative, "course_utils/x.py") == {("data", "load"), ("plots", "show")}

@@ -148,9 +148,9 @@ def comments(path) -> str:
 def chinese_text() -> str:
     """Every Chinese text a learner reads: zh Markdown and code comments, exercise messages and
     the Chinese questions, hints and solutions of the answer key."""
-    from course_utils.exercises import MESSAGES_ZH, answer_key
+    from course_utils.exercises import MESSAGES, answer_key
 
-    parts = [markdown(p) for p in ZH_PATHS] + [comments(p) for p in ZH_PATHS] + list(MESSAGES_ZH.values())
+    parts = [markdown(p) for p in ZH_PATHS] + [comments(p) for p in ZH_PATHS] + list(MESSAGES.values())
     parts += [t for e in answer_key.load().values() for t in e.get("zh", {}).values()]
     return "\n".join(parts)
 

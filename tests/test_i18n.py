@@ -3,6 +3,8 @@ text and figure label exists in both languages, and the language is chosen as do
 
 from __future__ import annotations
 
+import ast
+import importlib
 import os
 import re
 import string
@@ -14,12 +16,14 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import torch
 
 from course_utils import i18n, plots
-from course_utils.cli import commands, doctor
-from course_utils.exercises import MESSAGES, MESSAGES_EN, MESSAGES_ZH, Exercise, answer_key
-from course_utils.experiments import weights
+from course_utils.exercises import MESSAGES, Exercise, answer_key
+from course_utils.exercises.checks_gpt import _near_misses
+from course_utils.gpt import Block, GPTConfig
 from course_utils.plots import PLOT_TEXT
+from tests.package_modules import module_files
 from tools.nbenv import NOTEBOOKS
 from tools.sync_notebooks import course_config, setup_source
 
@@ -68,38 +72,123 @@ def test_unknown_language_is_refused_with_the_choices():
         i18n.language("klingon")
 
 
-def test_every_message_key_has_both_languages_with_the_same_fields():
-    assert set(MESSAGES_EN) == set(MESSAGES_ZH), set(MESSAGES_EN) ^ set(MESSAGES_ZH)
-    for key in MESSAGES_EN:
-        assert MESSAGES_ZH[key].strip(), key
-        assert fields(MESSAGES_EN[key]) == fields(MESSAGES_ZH[key]), key
-        assert re.search(r"[\u4e00-\u9fff]", MESSAGES_ZH[key]) or key in {"a_tensor"}, key
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # Chinese, its punctuation, full-width forms
 
 
-@pytest.mark.parametrize("table", [doctor.MESSAGES, commands.MESSAGES, weights.MESSAGES],
-                         ids=["doctor", "commands", "weights"])
-def test_every_message_of_the_package_has_both_languages_with_the_same_fields(table):
-    for key, texts in table.items():
-        assert set(texts) == {"en", "zh"}, key
-        assert fields(texts["en"]) == fields(texts["zh"]), key
-        assert not re.search(r"[\u4e00-\u9fff]", texts["en"]), key
-        assert re.search(r"[\u4e00-\u9fff]", texts["zh"]) or key == "line", key
+def message_tables() -> dict[str, dict]:
+    """Every module-level table of the package that holds Chinese: ``{"printed.ZH": {...}, ...}``
+    (a table another module imports is listed once, under the shortest name)."""
+    found: dict[int, tuple[str, dict]] = {}
+    for name in sorted(module_files(), key=len):
+        if name in ("__init__", "__main__"):
+            continue
+        module = importlib.import_module(f"course_utils.{name}")
+        for attr, value in vars(module).items():
+            if isinstance(value, dict) and id(value) not in found and CJK.search(repr(value)):
+                found[id(value)] = (f"{name}.{attr}", value)
+    return dict(found.values())
 
 
-def test_message_formats_the_entry_of_the_language_in_use():
-    table = {"hi": {"en": "{n} files", "zh": "{n} 个文件"}}
-    assert i18n.message(table, "hi", n=3) in {"3 files", "3 个文件"}
+def test_every_message_table_of_the_package_has_the_one_shape_and_the_same_fields():
+    """Issue 31: one shape, ``{English: Chinese}``, str to str, the same ``{fields}`` in both."""
+    tables = message_tables()
+    assert {"printed.ZH", "printed.WORDS", "i18n.FIGURE_TEXT", "plots.PLOT_TEXT", "sft.FIGURE_TEXT",
+            "experiments.stage_probe.PLOT_TEXT", "exercises.MESSAGES", "exercises.checks_training.MESSAGES",
+            "exercises.checks_finetune.MESSAGES", "exercises.checks_sft.MESSAGES", "exercises.checks_gpt.MESSAGES",
+            "cli.commands.MESSAGES", "cli.doctor.MESSAGES", "experiments.weights.MESSAGES"} <= set(tables), tables
+    for name, table in tables.items():
+        for english, chinese in table.items():
+            assert isinstance(english, str) and isinstance(chinese, str), (name, english, chinese)
+            assert not CJK.search(english), (name, english)
+            assert chinese.strip() and (CJK.search(chinese) or chinese == english), (name, english, chinese)
+            assert fields(english) == fields(chinese), (name, english, chinese)
+
+
+def literal_texts(node: ast.expr) -> list[str] | None:
+    """The texts a call's argument can be: a literal, or either side of ``a if c else b``; None otherwise."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        sides = [literal_texts(node.body), literal_texts(node.orelse)]
+        return None if None in sides else sides[0] + sides[1]
+    return None
+
+
+def table_calls(tree: ast.Module) -> list[tuple[str, ast.expr, ast.expr]]:
+    """``(function, table, text)`` for each ``message(table, text, ...)`` and ``translate(table, text)``
+    of a module, and each call of a one-parameter wrapper ``def f(text, ...): return message(TABLE, text, ...)``
+    (the wrapper's own call is left out: its text is its parameter)."""
+    wrappers, inside = {}, set()
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
+        for call in ast.walk(fn):  # a call whose text is a parameter of its function: a wrapper's
+            name = getattr(getattr(call, "func", None), "attr", getattr(getattr(call, "func", None), "id", None))
+            if isinstance(call, ast.Call) and name in ("message", "translate") and len(call.args) >= 2 \
+                    and isinstance(call.args[1], ast.Name) and call.args[1].id in params:
+                inside.add(id(call))
+                if call.args[1].id == params[0]:
+                    wrappers[fn.name] = call.args[0]
+    found = []
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call) or id(call) in inside:
+            continue
+        name = getattr(call.func, "attr", getattr(call.func, "id", None))
+        if name in ("message", "translate") and len(call.args) >= 2:
+            found.append((name, call.args[0], call.args[1]))
+        elif isinstance(call.func, ast.Name) and name in wrappers and call.args:
+            found.append((name, wrappers[name], call.args[0]))
+    return found
+
+
+def test_every_text_the_package_looks_up_is_in_its_table():
+    """A literal text passed to ``message``/``translate`` (or a wrapper of them) has its Chinese, so the
+    Chinese edition never raises the KeyError a missing entry raises; ``say``/``term`` are checked in
+    tests/test_printed.py. The one text that is not a literal at its call, checks_gpt's near-miss hints,
+    is looked up by running them in Chinese below."""
+    problems, seen = [], 0
+    for name, path in module_files().items():
+        if name == "__init__":
+            continue
+        module = importlib.import_module(f"course_utils.{name}")
+        for function, table, text in table_calls(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"course_utils/{name}: {function}({ast.unparse(table)}, {ast.unparse(text)[:60]})"
+            texts = literal_texts(text)
+            if texts is None:
+                if (name, ast.unparse(text)) != ("exercises.checks_gpt", "hint"):
+                    problems.append(f"{where}: not a literal text")
+                continue
+            resolved = getattr(module, table.id, None) if isinstance(table, ast.Name) else None
+            if not isinstance(resolved, dict):
+                problems.append(f"{where}: not a module-level table")
+                continue
+            seen += len(texts)
+            problems += [f"{where}: no Chinese for {t!r}" for t in texts if t not in resolved]
+    assert seen > 150, f"only {seen} texts found: is the search broken?"
+    assert not problems, "\n".join(problems)
+
+
+def test_the_near_miss_hints_have_their_chinese():
     i18n.set_language("zh")
-    assert i18n.message(table, "hi", n=3) == "3 个文件"
-    i18n.set_language("en")
-    assert i18n.message(table, "hi", n=3) == "3 files"
+    block = Block(GPTConfig(vocab_size=8, context_length=16, d_model=8, n_heads=2))
+    hints = _near_misses(block, torch.randn(1, 3, 8))
+    assert len(hints) == 6 and all(CJK.search(hint) for hint in hints)
 
 
-def test_messages_follow_the_language_in_use():
-    i18n.set_language("en")
-    assert MESSAGES["empty"] == MESSAGES_EN["empty"]
+def test_message_and_translate_read_the_one_shape_and_refuse_a_missing_chinese_entry():
+    table = {"{n} files": "{n} 个文件"}
     i18n.set_language("zh")
-    assert MESSAGES["empty"] == MESSAGES_ZH["empty"] and len(MESSAGES) == len(MESSAGES_EN)
+    assert i18n.message(table, "{n} files", n=3) == "3 个文件"
+    assert i18n.translate(MESSAGES, "Check") == "检查"
+    with pytest.raises(KeyError, match="no Chinese for 'Nobody translated me': add it to its message table"):
+        i18n.message(table, "Nobody translated me")
+    with pytest.raises(KeyError, match="add it to course_utils.exercises.MESSAGES"):
+        i18n.translate(MESSAGES, "Nobody translated me")
+    i18n.set_language("en")
+    assert i18n.message(table, "{n} files", n=3) == "3 files"
+    assert i18n.message(table, "Nobody translated me") == "Nobody translated me"  # English is the key itself
+    assert i18n.message(table, "{{'model': x}}") == "{'model': x}"  # formatted in English too
 
 
 @pytest.mark.parametrize("key", answer_key.keys())

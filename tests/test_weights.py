@@ -180,7 +180,8 @@ def _malicious(path: Path, marker: Path) -> Path:
 
 
 def test_a_malicious_file_runs_nothing_on_any_loading_path(tmp_path, fake_imagenet, course_stand_in):
-    from course_utils.cli.commands import CommandError, load_model
+    from course_utils.cli.arguments import CommandError
+    from course_utils.cli.predict import load_model
 
     marker = tmp_path / "pwned"
     _malicious(fake_imagenet[1], marker)  # the torch-hub cache file the course tells you to fill

@@ -24,79 +24,67 @@ __all__ = ["run_checks", "main"]
 MIN_PYTHON = (3, 10)
 DISTRIBUTION = "course-utils"  # this package, as pip knows it
 
-#: Every line the doctor prints, ``{key: {"en": ..., "zh": ...}}``, formatted with the same fields.
-MESSAGES = {
-    "line": {"en": "[{status}] {name}: {detail}", "zh": "[{status}] {name}：{detail}"},
+#: Every line the doctor prints (:mod:`course_utils.i18n`'s one shape): English template -> Chinese, same fields.
+MESSAGES: dict[str, str] = {
+    "[{status}] {name}: {detail}": "[{status}] {name}：{detail}",
     # the names of the checks (package names are their own names in both languages)
-    "device": {"en": "device", "zh": "计算设备"},
-    "widgets": {"en": "JupyterLab widgets", "zh": "JupyterLab 交互控件"},
-    "data": {"en": "offline data", "zh": "离线数据"},
-    "cache": {"en": "cache", "zh": "缓存"},
-    "network": {"en": "network", "zh": "网络"},
-    "font": {"en": "CJK font", "zh": "中文字体"},
+    "device": "计算设备",
+    "JupyterLab widgets": "JupyterLab 交互控件",
+    "offline data": "离线数据",
+    "cache": "缓存",
+    "network": "网络",
+    "CJK font": "中文字体",
     # the details
-    "python_old": {"en": "{found}; the course needs Python >= {need} (see README: make lab)",
-                   "zh": "{found}；本课程需要 Python >= {need}（见 README：make lab）"},
-    "not_installed": {"en": "not installed; run `make install` (or pip install -e '.[dev]')",
-                      "zh": "未安装；请运行 `make install`（或 pip install -e '.[dev]'）"},
-    "too_old": {"en": "{found} is older than {minimum}; upgrade: pip install -U '{dist}>={minimum}'",
-                "zh": "{found} 低于要求的 {minimum}；请升级：pip install -U '{dist}>={minimum}'"},
-    "course_missing": {"en": "the course package is not installed; run `make install` (or pip install -e '.[dev]')",
-                       "zh": "课程包未安装；请运行 `make install`（或 pip install -e '.[dev]'）"},
-    "widgets_missing": {"en": "jupyterlab_widgets is missing: sliders will show 'Error displaying widget'; "
-                              "pip install -U ipywidgets",
-                        "zh": "缺少 jupyterlab_widgets：滑块等控件会显示 'Error displaying widget'；"
-                              "请运行 pip install -U ipywidgets"},
-    "mps": {"en": "mps (Apple GPU)", "zh": "mps（Apple 芯片的 GPU）"},
-    "cpu_only": {"en": "cpu only, {threads} threads: every notebook runs on a CPU, in a few minutes; "
-                       "a GPU only makes the optional parts faster",
-                 "zh": "只有 CPU，{threads} 个线程：每个笔记本都能在 CPU 上几分钟内跑完；"
-                       "GPU 只会让可选部分更快"},
-    "digits": {"en": "scikit-learn digits: {n} images", "zh": "scikit-learn 手写数字：{n} 张图像"},
-    "digits_broken": {"en": "scikit-learn's digits did not load ({error}); reinstall: pip install -U scikit-learn",
-                      "zh": "scikit-learn 的手写数字数据集加载失败（{error}）；"
-                            "请重新安装：pip install -U scikit-learn"},
-    "cache_unwritable": {"en": "cannot write the course's cache ({error}); set COURSE_DATA_DIR to a writable folder",
-                         "zh": "无法写入课程的缓存（{error}）；请把 COURSE_DATA_DIR 设为一个可写的文件夹"},
-    "cache_damaged": {"en": "damaged cached model(s): {models}. Delete them: the notebook that needs a "
-                            "model rebuilds it",
-                      "zh": "缓存的模型已损坏：{models}。请删除它们：需要模型的笔记本会重新生成"},
-    "cache_ok": {"en": "{path} (cached models: {names})", "zh": "{path}（已缓存的模型：{names}）"},
-    "none_yet": {"en": "none yet", "zh": "暂无"},
-    "dns_slow": {"en": "DNS lookup of {host} took more than {timeout:g} s",
-                 "zh": "{host} 的 DNS 查询超过 {timeout:g} 秒"},
-    "offline": {"en": "{host} unreachable ({error}): the course runs offline on its own data and models; "
-                      "ImageNet weights and CIFAR-10 need a network (e.g. Colab)",
-                "zh": "无法访问 {host}（{error}）：课程用自带的数据和模型即可离线运行；"
-                      "ImageNet 权重和 CIFAR-10 需要联网（例如在 Colab 上）"},
-    "online": {"en": "{host} reachable: ImageNet weights and CIFAR-10 can be downloaded",
-               "zh": "可以访问 {host}：能下载 ImageNet 权重和 CIFAR-10"},
-    "font_ok": {"en": "{font} (the Chinese notebooks' figures are labelled in Chinese)",
-                "zh": "{font}（中文笔记本的图用中文标注）"},
-    "font_stale": {"en": "{font} is installed but matplotlib's font cache predates it, so the Chinese "
-                         "notebooks' figures stay in English: delete {cache} and restart the kernel",
-                   "zh": "已安装 {font}，但 matplotlib 的字体缓存比它旧，中文笔记本的图仍用英文标注："
-                         "删除 {cache}，然后重启内核"},
-    "font_missing": {"en": "none found: the Chinese notebooks (notebooks/zh/) label their figures in English "
-                           "(English notebooks are unaffected). To get Chinese labels: {how}; then delete "
-                           "{cache} and restart the kernel",
-                     "zh": "未找到：中文笔记本（notebooks/zh/）的图只能用英文标注（英文笔记本不受影响）。"
-                           "要显示中文标注：{how}；然后删除 {cache}，再重启内核"},
-    "font_linux": {"en": "Debian/Ubuntu: sudo apt-get install fonts-noto-cjk; Fedora: sudo dnf install "
-                         "google-noto-sans-cjk-fonts",
-                   "zh": "Debian/Ubuntu 上运行 sudo apt-get install fonts-noto-cjk，Fedora 上运行 "
-                         "sudo dnf install google-noto-sans-cjk-fonts"},
-    "font_macos": {"en": "macOS ships Hiragino Sans GB and PingFang SC; if neither is found: "
-                         "brew install --cask font-noto-sans-cjk",
-                   "zh": "macOS 自带冬青黑体（Hiragino Sans GB）和苹方（PingFang SC）；都找不到时："
-                         "brew install --cask font-noto-sans-cjk"},
-    "font_windows": {"en": "Windows ships Microsoft YaHei; if it is missing, add the optional feature "
-                           "\"Chinese (Simplified) Supplemental Fonts\" (Settings > Apps > Optional features)",
-                     "zh": "Windows 自带微软雅黑（Microsoft YaHei）；若缺失，请在“设置 > 应用 > 可选功能”中"
-                           "添加“中文(简体)补充字体”"},
+    "{found}; the course needs Python >= {need} (see README: make lab)":
+        "{found}；本课程需要 Python >= {need}（见 README：make lab）",
+    "not installed; run `make install` (or pip install -e '.[dev]')":
+        "未安装；请运行 `make install`（或 pip install -e '.[dev]'）",
+    "{found} is older than {minimum}; upgrade: pip install -U '{dist}>={minimum}'":
+        "{found} 低于要求的 {minimum}；请升级：pip install -U '{dist}>={minimum}'",
+    "the course package is not installed; run `make install` (or pip install -e '.[dev]')":
+        "课程包未安装；请运行 `make install`（或 pip install -e '.[dev]'）",
+    "jupyterlab_widgets is missing: sliders will show 'Error displaying widget'; pip install -U ipywidgets":
+        "缺少 jupyterlab_widgets：滑块等控件会显示 'Error displaying widget'；请运行 pip install -U ipywidgets",
+    "mps (Apple GPU)": "mps（Apple 芯片的 GPU）",
+    "cpu only, {threads} threads: every notebook runs on a CPU, in a few minutes; a GPU only makes the optional parts "
+    "faster":
+        "只有 CPU，{threads} 个线程：每个笔记本都能在 CPU 上几分钟内跑完；GPU 只会让可选部分更快",
+    "scikit-learn digits: {n} images": "scikit-learn 手写数字：{n} 张图像",
+    "scikit-learn's digits did not load ({error}); reinstall: pip install -U scikit-learn":
+        "scikit-learn 的手写数字数据集加载失败（{error}）；请重新安装：pip install -U scikit-learn",
+    "cannot write the course's cache ({error}); set COURSE_DATA_DIR to a writable folder":
+        "无法写入课程的缓存（{error}）；请把 COURSE_DATA_DIR 设为一个可写的文件夹",
+    "damaged cached model(s): {models}. Delete them: the notebook that needs a model rebuilds it":
+        "缓存的模型已损坏：{models}。请删除它们：需要模型的笔记本会重新生成",
+    "{path} (cached models: {names})": "{path}（已缓存的模型：{names}）",
+    "none yet": "暂无",
+    "DNS lookup of {host} took more than {timeout:g} s": "{host} 的 DNS 查询超过 {timeout:g} 秒",
+    "{host} unreachable ({error}): the course runs offline on its own data and models; ImageNet weights and CIFAR-10 "
+    "need a network (e.g. Colab)":
+        "无法访问 {host}（{error}）：课程用自带的数据和模型即可离线运行；ImageNet 权重和 CIFAR-10 需要联网（例如在 Col"
+        "ab 上）",
+    "{host} reachable: ImageNet weights and CIFAR-10 can be downloaded":
+        "可以访问 {host}：能下载 ImageNet 权重和 CIFAR-10",
+    "{font} (the Chinese notebooks' figures are labelled in Chinese)": "{font}（中文笔记本的图用中文标注）",
+    "{font} is installed but matplotlib's font cache predates it, so the Chinese notebooks' figures stay in English: "
+    "delete {cache} and restart the kernel":
+        "已安装 {font}，但 matplotlib 的字体缓存比它旧，中文笔记本的图仍用英文标注：删除 {cache}，然后重启内核",
+    "none found: the Chinese notebooks (notebooks/zh/) label their figures in English (English notebooks are "
+    "unaffected). To get Chinese labels: {how}; then delete {cache} and restart the kernel":
+        "未找到：中文笔记本（notebooks/zh/）的图只能用英文标注（英文笔记本不受影响）。要显示中文标注：{how}；"
+        "然后删除 {cache}，再重启内核",
+    "Debian/Ubuntu: sudo apt-get install fonts-noto-cjk; Fedora: sudo dnf install google-noto-sans-cjk-fonts":
+        "Debian/Ubuntu 上运行 sudo apt-get install fonts-noto-cjk，Fedora 上运行 sudo dnf install google-noto-sans-cjk"
+        "-fonts",
+    "macOS ships Hiragino Sans GB and PingFang SC; if neither is found: brew install --cask font-noto-sans-cjk":
+        "macOS 自带冬青黑体（Hiragino Sans GB）和苹方（PingFang SC）；都找不到时：brew install --cask font-noto-sans-c"
+        "jk",
+    "Windows ships Microsoft YaHei; if it is missing, add the optional feature \"Chinese (Simplified) Supplemental "
+    "Fonts\" (Settings > Apps > Optional features)":
+        "Windows 自带微软雅黑（Microsoft YaHei）；若缺失，请在“设置 > 应用 > 可选功能”中添加“中文(简体)补充字体”",
     # the last line of main()
-    "problems": {"en": "{n} problem(s) to fix.", "zh": "有 {n} 个问题需要修复。"},
-    "all_passed": {"en": "All required checks passed.", "zh": "所有必需的检查都已通过。"},
+    "{n} problem(s) to fix.": "有 {n} 个问题需要修复。",
+    "All required checks passed.": "所有必需的检查都已通过。",
 }
 
 
@@ -120,7 +108,7 @@ class Check:
     detail: str
 
     def __str__(self) -> str:
-        return message(MESSAGES, "line", status=self.status, name=self.name, detail=self.detail)
+        return message(MESSAGES, "[{status}] {name}: {detail}", status=self.status, name=self.name, detail=self.detail)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -138,16 +126,18 @@ def check_python(version_info=sys.version_info) -> Check:
     if tuple(version_info[:2]) >= MIN_PYTHON:
         return Check("Python", "OK", found)
     need = ".".join(map(str, MIN_PYTHON))
-    return Check("Python", "FAIL", message(MESSAGES, "python_old", found=found, need=need))
+    return Check("Python", "FAIL", message(MESSAGES, "{found}; the course needs Python >= {need} (see README: make "
+                                                     "lab)", found=found, need=need))
 
 
 def check_package(dist: str, minimum: str, version_of: Callable[[str], str] = metadata.version) -> Check:
     try:
         found = version_of(dist)
     except metadata.PackageNotFoundError:
-        return Check(dist, "FAIL", message(MESSAGES, "not_installed"))
+        return Check(dist, "FAIL", message(MESSAGES, "not installed; run `make install` (or pip install -e '.[dev]')"))
     if _version_tuple(found) < _version_tuple(minimum):
-        return Check(dist, "FAIL", message(MESSAGES, "too_old", found=found, minimum=minimum, dist=dist))
+        return Check(dist, "FAIL", message(MESSAGES, "{found} is older than {minimum}; upgrade: pip install -U "
+                                                     "'{dist}>={minimum}'", found=found, minimum=minimum, dist=dist))
     return Check(dist, "OK", found)
 
 
@@ -156,8 +146,10 @@ def check_widgets() -> Check:
     try:
         found = metadata.version("jupyterlab_widgets")
     except metadata.PackageNotFoundError:
-        return Check(message(MESSAGES, "widgets"), "FAIL", message(MESSAGES, "widgets_missing"))
-    return Check(message(MESSAGES, "widgets"), "OK", f"jupyterlab_widgets {found}")
+        return Check(message(MESSAGES, "JupyterLab widgets"), "FAIL",
+                     message(MESSAGES, "jupyterlab_widgets is missing: sliders will show 'Error displaying widget'; "
+                                       "pip install -U ipywidgets"))
+    return Check(message(MESSAGES, "JupyterLab widgets"), "OK", f"jupyterlab_widgets {found}")
 
 
 def check_device() -> Check:
@@ -169,8 +161,10 @@ def check_device() -> Check:
     if device.type == "cuda":
         return Check(name, "OK", f"cuda ({torch.cuda.get_device_name(0)})")
     if device.type == "mps":
-        return Check(name, "OK", message(MESSAGES, "mps"))
-    return Check(name, "WARN", message(MESSAGES, "cpu_only", threads=torch.get_num_threads()))
+        return Check(name, "OK", message(MESSAGES, "mps (Apple GPU)"))
+    return Check(name, "WARN", message(MESSAGES, "cpu only, {threads} threads: every notebook runs on a CPU, in a few "
+                                                 "minutes; a GPU only makes the optional parts faster",
+                                                 threads=torch.get_num_threads()))
 
 
 def check_data() -> Check:
@@ -180,8 +174,10 @@ def check_data() -> Check:
 
         n = len(load_digits().target)
     except Exception as exc:  # noqa: BLE001 - report whatever broke
-        return Check(message(MESSAGES, "data"), "FAIL", message(MESSAGES, "digits_broken", error=exc))
-    return Check(message(MESSAGES, "data"), "OK", message(MESSAGES, "digits", n=n))
+        return Check(message(MESSAGES, "offline data"), "FAIL",
+                     message(MESSAGES, "scikit-learn's digits did not load ({error}); reinstall: pip install -U "
+                                       "scikit-learn", error=exc))
+    return Check(message(MESSAGES, "offline data"), "OK", message(MESSAGES, "scikit-learn digits: {n} images", n=n))
 
 
 def check_cache() -> Check:
@@ -198,7 +194,8 @@ def check_cache() -> Check:
         with tempfile.NamedTemporaryFile(dir=path):
             pass
     except OSError as exc:
-        return Check(name, "FAIL", message(MESSAGES, "cache_unwritable", error=exc))
+        return Check(name, "FAIL", message(MESSAGES, "cannot write the course's cache ({error}); set COURSE_DATA_DIR "
+                                                     "to a writable folder", error=exc))
     cached = sorted(path.glob("*.pt"))
     damaged = []
     for model in cached:
@@ -207,9 +204,10 @@ def check_cache() -> Check:
         except CheckpointError as exc:
             damaged.append(f"{model.name} ({exc})")
     if damaged:
-        return Check(name, "FAIL", message(MESSAGES, "cache_damaged", models="; ".join(damaged)))
-    names = ", ".join(p.name for p in cached) or message(MESSAGES, "none_yet")
-    return Check(name, "OK", message(MESSAGES, "cache_ok", path=path, names=names))
+        return Check(name, "FAIL", message(MESSAGES, "damaged cached model(s): {models}. Delete them: the notebook "
+                                                     "that needs a model rebuilds it", models="; ".join(damaged)))
+    names = ", ".join(p.name for p in cached) or message(MESSAGES, "none yet")
+    return Check(name, "OK", message(MESSAGES, "{path} (cached models: {names})", path=path, names=names))
 
 
 def resolve(host: str, port: int, timeout: float) -> list:
@@ -227,7 +225,8 @@ def resolve(host: str, port: int, timeout: float) -> list:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise TimeoutError(message(MESSAGES, "dns_slow", host=host, timeout=timeout))
+        raise TimeoutError(message(MESSAGES, "DNS lookup of {host} took more than {timeout:g} s",
+                                             host=host, timeout=timeout))
     if "error" in result:
         raise result["error"]
     return result["addresses"]
@@ -242,8 +241,11 @@ def check_network(host: str = "download.pytorch.org", port: int = 443, timeout: 
             sock.connect(address)
     except OSError as exc:
         return Check(message(MESSAGES, "network"), "WARN",
-                     message(MESSAGES, "offline", host=host, error=exc.strerror or exc))
-    return Check(message(MESSAGES, "network"), "OK", message(MESSAGES, "online", host=host))
+                     message(MESSAGES, "{host} unreachable ({error}): the course runs offline on its own data and "
+                                       "models; ImageNet weights and CIFAR-10 need a network (e.g. Colab)",
+                                       host=host, error=exc.strerror or exc))
+    return Check(message(MESSAGES, "network"), "OK",
+                 message(MESSAGES, "{host} reachable: ImageNet weights and CIFAR-10 can be downloaded", host=host))
 
 
 def check_cjk_font(fonts=None, rescan: Callable[[], list] | None = None, platform: str = sys.platform) -> Check:
@@ -253,16 +255,31 @@ def check_cjk_font(fonts=None, rescan: Callable[[], list] | None = None, platfor
     system's fonts, to tell "not installed" from "installed after matplotlib cached its list"."""
     from matplotlib import font_manager, get_cachedir
 
-    name = message(MESSAGES, "font")
+    name = message(MESSAGES, "CJK font")
     found = cjk_font(fonts)
     if found is not None:
-        return Check(name, "OK", message(MESSAGES, "font_ok", font=found))
+        return Check(name, "OK", message(MESSAGES, "{font} (the Chinese notebooks' figures are labelled in "
+                                                   "Chinese)", font=found))
     cache = f"{get_cachedir()}/fontlist-*.json"
     on_disk = cjk_font((rescan or (lambda: font_manager.FontManager().ttflist))())
     if on_disk is not None:
-        return Check(name, "WARN", message(MESSAGES, "font_stale", font=on_disk, cache=cache))
-    how = {"darwin": "font_macos", "win32": "font_windows"}.get(platform, "font_linux")
-    return Check(name, "WARN", message(MESSAGES, "font_missing", how=message(MESSAGES, how), cache=cache))
+        return Check(name, "WARN", message(MESSAGES, "{font} is installed but matplotlib's font cache predates it, so "
+                                                     "the Chinese notebooks' figures stay in English: delete {cache} "
+                                                     "and restart the kernel", font=on_disk, cache=cache))
+    if platform == "darwin":
+        how = message(MESSAGES, "macOS ships Hiragino Sans GB and PingFang SC; if neither is found: brew install "
+                                "--cask font-noto-sans-cjk")
+    elif platform == "win32":
+        how = message(MESSAGES, "Windows ships Microsoft YaHei; if it is missing, add the optional feature "
+                                "\"Chinese (Simplified) Supplemental Fonts\" (Settings > Apps > Optional features)")
+    else:
+        how = message(MESSAGES, "Debian/Ubuntu: sudo apt-get install fonts-noto-cjk; Fedora: sudo dnf install "
+                                "google-noto-sans-cjk-fonts")
+    return Check(name, "WARN", message(MESSAGES, "none found: the Chinese notebooks (notebooks/zh/) label their "
+                                                 "figures in English (English notebooks are unaffected). To get "
+                                                 "Chinese labels: {how}; then delete {cache} and restart the kernel",
+                                                 how=how, cache=cache))
+
 
 
 def run_checks(network: bool = True) -> list[Check]:
@@ -271,7 +288,8 @@ def run_checks(network: bool = True) -> list[Check]:
         floors = required_versions()
     except metadata.PackageNotFoundError:
         floors = {}
-        checks.append(Check(DISTRIBUTION, "FAIL", message(MESSAGES, "course_missing")))
+        checks.append(Check(DISTRIBUTION, "FAIL", message(MESSAGES, "the course package is not installed; run `make "
+                                                                    "install` (or pip install -e '.[dev]')")))
     checks += [check_package(dist, minimum) for dist, minimum in floors.items()]
     checks.append(check_widgets())
     if all(c.status != "FAIL" for c in checks if c.name in ("torch", "torchvision")):
@@ -290,5 +308,6 @@ def main(network: bool = True) -> int:
     for check in checks:
         print(check)
     failed = [c for c in checks if c.status == "FAIL"]
-    print("\n" + (message(MESSAGES, "problems", n=len(failed)) if failed else message(MESSAGES, "all_passed")))
+    print("\n" + (message(MESSAGES, "{n} problem(s) to fix.", n=len(failed)) if failed
+                  else message(MESSAGES, "All required checks passed.")))
     return 1 if failed else 0

@@ -15,9 +15,10 @@ The same exercise works two ways:
 :mod:`course_utils.exercises.answer_key`, so the notebook's visible code does not give them away.
 ``Exercise(question, answer=..., hint=..., solution=...)`` (all visible) still works.
 
-Every sentence the learner reads is in :data:`MESSAGES` (``MESSAGES_EN`` and ``MESSAGES_ZH``, same
-keys), in the language :mod:`course_utils.i18n` chooses; with ``key=``, the answer key's Chinese
-question, hint and solution are shown when that language is Chinese.
+Every sentence the learner reads is in :data:`MESSAGES` (English -> Chinese, read with
+:func:`course_utils.i18n.translate` and :func:`~course_utils.i18n.message`), in the language
+:mod:`course_utils.i18n` chooses; with ``key=``, the answer key's Chinese question, hint and
+solution are shown when that language is Chinese.
 
 Questions, hints and solutions are trusted HTML written by the course (``<code>``, ``<i>``)
 and may hold LaTeX (``$2^{10}$``); what a learner types is always escaped before it is shown.
@@ -29,126 +30,73 @@ import html
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from course_utils import i18n
 from course_utils.exercises import answer_key
+from course_utils.i18n import message, translate
 
 __all__ = ["MESSAGES", "Verdict", "Exercise"]
 
-#: Every sentence the learner reads, English table (the Chinese one, with the same keys, follows).
-MESSAGES_EN = {
-    "correct": "Correct: {value}.",
-    "wrong": "{value} is not right yet.",
-    "hint": " Hint: {hint}",
-    "empty": "Type an answer first.",
-    "waiting": "Waiting for your answer: type it in the box above, or assign it in this cell.",
-    "unreadable": "Could not check {value}: {error}",
-    "placeholder": "type your answer, then press Check or Enter",
-    "fallback": "(interactive: run this notebook in JupyterLab or Colab to answer it here)",
-    # implement-it checkers (course_utils.exercises.checks)
-    "todo": "Not implemented yet: replace `raise NotImplementedError` with your code, then run this cell again.",
-    "error": "Your function raised {error} on {case}.",
-    "type": "On {case} it returned {got}, expected {expected}.",
-    "shape": "Wrong shape on {case}: got {got}, expected {expected}.",
-    "value": "Wrong values on {case}: largest difference {diff:.3g} from PyTorch ({where}).",
-    "finite": "Not finite on {case} (inf or nan): {where}.",
-    "grad": "The values match, but the gradient does not on {case}: largest difference {diff:.3g}. "
-            "Did you use .item(), .detach(), numpy or an in-place operation?",
-    "ok": "Correct: equal to {reference} on {n} cases{extra}.",
-    "count": "Wrong count for {case}: got {got!r}, expected {expected:,} (PyTorch's numel()).",
-    "frozen_grad": "After freeze, {n} parameters still require a gradient, e.g. {name!r}: use requires_grad_(False).",
-    "frozen_stats": "After freeze and model.train(), a forward pass changed the BatchNorm buffer {name!r}: "
-                    "train() mode updates the statistics, and a later model.train() undoes bn.eval(); make "
-                    "BatchNorm ignore train() (override its train method, or replace the layer).",
-    "frozen_outputs": " in train() mode (expected the eval() outputs: frozen BatchNorm normalises with its "
-                      "running statistics)",
-    "extra_grad": ", gradients too",
-    "extra_steps": " (steps)",
-    "numel": "PyTorch's numel()",
-    "a_tensor": "a tensor",
+#: Every sentence the learner reads (:mod:`course_utils.i18n`'s one shape): English -> Chinese, the same
+#: fields; the checkers of this subpackage use it too.
+MESSAGES: dict[str, str] = {
+    "Correct: {value}.": "正确：{value}。",
+    "{value} is not right yet.": "{value} 还不对。",
+    " Hint: {hint}": "提示：{hint}",
+    "Type an answer first.": "请先输入答案。",
+    "Waiting for your answer: type it in the box above, or assign it in this cell.":
+        "等待你的答案：在上面的输入框中输入，或在本单元格中赋值。",
+    "Could not check {value}: {error}": "无法检查 {value}：{error}",
+    "type your answer, then press Check or Enter": "输入答案，然后按“检查”或回车",
+    "(interactive: run this notebook in JupyterLab or Colab to answer it here)":
+        "（交互练习：在 JupyterLab 或 Colab 中运行本笔记本即可在此作答）",
+    # implement-it checkers (course_utils.exercises.checks and the checks_* modules)
+    "Not implemented yet: replace `raise NotImplementedError` with your code, then run this cell again.":
+        "尚未实现：把 `raise NotImplementedError` 换成你的代码，然后重新运行本单元格。",
+    "Your function raised {error} on {case}.": "你的函数在{case}上抛出了 {error}。",
+    "On {case} it returned {got}, expected {expected}.": "在{case}上返回了 {got}，应当返回 {expected}。",
+    "Wrong shape on {case}: got {got}, expected {expected}.": "{case}的形状不对：得到 {got}，应为 {expected}。",
+    "Wrong values on {case}: largest difference {diff:.3g} from PyTorch ({where}).":
+        "{case}的数值不对：与 PyTorch 的最大差异为 {diff:.3g}（{where}）。",
+    "Not finite on {case} (inf or nan): {where}.": "{case}出现了非有限值（inf 或 nan）：{where}。",
+    "The values match, but the gradient does not on {case}: largest difference {diff:.3g}. Did you use .item(), "
+    ".detach(), numpy or an in-place operation?":
+        "数值一致，但{case}的梯度不一致：最大差异 {diff:.3g}。是否用了 .item()、.detach()、NumPy 或原地操作？",
+    "Correct: equal to {reference} on {n} cases{extra}.": "正确：在 {n} 个用例上与 {reference} 相等{extra}。",
+    "Wrong count for {case}: got {got!r}, expected {expected:,} (PyTorch's numel()).":
+        "{case}的参数量不对：得到 {got!r}，应为 {expected:,}（PyTorch 的 numel()）。",
+    "After freeze, {n} parameters still require a gradient, e.g. {name!r}: use requires_grad_(False).":
+        "冻结之后仍有 {n} 个参数需要梯度，例如 {name!r}：请使用 requires_grad_(False)。",
+    "After freeze and model.train(), a forward pass changed the BatchNorm buffer {name!r}: train() mode updates the "
+    "statistics, and a later model.train() undoes bn.eval(); make BatchNorm ignore train() (override its train "
+    "method, or replace the layer).":
+        "冻结并调用 model.train() 之后，一次前向传播改变了批量规范化的缓冲区 {name!r}：train() 模式会更新统计量，"
+        "而之后的 model.train() 会撤销 bn.eval()；请让批量规范化层忽略 train()（重写它的 train 方法，或替换该层）。",
+    " in train() mode (expected the eval() outputs: frozen BatchNorm normalises with its running statistics)":
+        "（train() 模式下；应得到 eval() 模式的输出：冻结的批量规范化用其滑动统计量做规范化）",
+    ", gradients too": "，梯度也一致",
+    " (steps)": "（步）",
+    "PyTorch's numel()": "PyTorch 的 numel()",
+    "a tensor": "一个张量",
     # widget labels
-    "exercise": "Exercise.",
-    "answer_label": "Answer:",
-    "check": "Check",
-    "check_tip": "Check your answer",
-    "hint_button": "Hint",
-    "hint_tip": "Show a hint",
-    "no_hint": "No hint for this one",
-    "show_solution": "Show solution",
-    "hide_solution": "Hide solution",
-    "solution_tip": "Show the solution",
-    "no_solution": "No solution given",
-    "hint_label": "Hint",
-    "solution_label": "Solution",
-    "fallback_title": "Exercise:",
+    "Exercise.": "练习。",
+    "Answer:": "答案：",
+    "Check": "检查",
+    "Check your answer": "检查你的答案",
+    "Hint": "提示",
+    "Show a hint": "显示提示",
+    "No hint for this one": "本题没有提示",
+    "Show solution": "显示解答",
+    "Hide solution": "隐藏解答",
+    "Show the solution": "显示解答",
+    "No solution given": "本题没有解答",
+    "Solution": "解答",
+    "Exercise:": "练习：",
 }
-
-MESSAGES_ZH = {
-    "correct": "正确：{value}。",
-    "wrong": "{value} 还不对。",
-    "hint": "提示：{hint}",
-    "empty": "请先输入答案。",
-    "waiting": "等待你的答案：在上面的输入框中输入，或在本单元格中赋值。",
-    "unreadable": "无法检查 {value}：{error}",
-    "placeholder": "输入答案，然后按“检查”或回车",
-    "fallback": "（交互练习：在 JupyterLab 或 Colab 中运行本笔记本即可在此作答）",
-    "todo": "尚未实现：把 `raise NotImplementedError` 换成你的代码，然后重新运行本单元格。",
-    "error": "你的函数在{case}上抛出了 {error}。",
-    "type": "在{case}上返回了 {got}，应当返回 {expected}。",
-    "shape": "{case}的形状不对：得到 {got}，应为 {expected}。",
-    "value": "{case}的数值不对：与 PyTorch 的最大差异为 {diff:.3g}（{where}）。",
-    "finite": "{case}出现了非有限值（inf 或 nan）：{where}。",
-    "grad": "数值一致，但{case}的梯度不一致：最大差异 {diff:.3g}。"
-            "是否用了 .item()、.detach()、NumPy 或原地操作？",
-    "ok": "正确：在 {n} 个用例上与 {reference} 相等{extra}。",
-    "count": "{case}的参数量不对：得到 {got!r}，应为 {expected:,}（PyTorch 的 numel()）。",
-    "frozen_grad": "冻结之后仍有 {n} 个参数需要梯度，例如 {name!r}：请使用 requires_grad_(False)。",
-    "frozen_stats": "冻结并调用 model.train() 之后，一次前向传播改变了批量规范化的缓冲区 {name!r}："
-                    "train() 模式会更新统计量，而之后的 model.train() 会撤销 bn.eval()；"
-                    "请让批量规范化层忽略 train()（重写它的 train 方法，或替换该层）。",
-    "frozen_outputs": "（train() 模式下；应得到 eval() 模式的输出：冻结的批量规范化用其滑动统计量做规范化）",
-    "extra_grad": "，梯度也一致",
-    "extra_steps": "（步）",
-    "numel": "PyTorch 的 numel()",
-    "a_tensor": "一个张量",
-    "exercise": "练习。",
-    "answer_label": "答案：",
-    "check": "检查",
-    "check_tip": "检查你的答案",
-    "hint_button": "提示",
-    "hint_tip": "显示提示",
-    "no_hint": "本题没有提示",
-    "show_solution": "显示解答",
-    "hide_solution": "隐藏解答",
-    "solution_tip": "显示解答",
-    "no_solution": "本题没有解答",
-    "hint_label": "提示",
-    "solution_label": "解答",
-    "fallback_title": "练习：",
-}
-
-
-class _Messages(Mapping):
-    """``MESSAGES[key]``: the sentence in the language :mod:`course_utils.i18n` chooses now."""
-
-    tables = {"en": MESSAGES_EN, "zh": MESSAGES_ZH}
-
-    def __getitem__(self, key: str) -> str:
-        return self.tables[i18n.language()][key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(MESSAGES_EN)
-
-    def __len__(self) -> int:
-        return len(MESSAGES_EN)
-
-
-#: Every sentence the learner reads, looked up in the current language.
-MESSAGES = _Messages()
 ICONS = {"correct": "✅ ", "wrong": "❌ ", "waiting": "⏳ "}
 
 
@@ -260,19 +208,21 @@ class Exercise:
         """The verdict, with what the learner typed passed through ``quote`` (the widget
         escapes it as HTML; the course's own hint is HTML already and is left alone)."""
         if answer is None:
-            return Verdict(False, MESSAGES["waiting"], waiting=True)
+            return Verdict(False, translate(MESSAGES, "Waiting for your answer: type it in the box above, or assign "
+                                                      "it in this cell."), waiting=True)
         value = parse_answer(answer)
         if isinstance(value, str) and value == "":
-            return Verdict(False, MESSAGES["empty"])
+            return Verdict(False, translate(MESSAGES, "Type an answer first."))
         shown = quote(repr(value))
         try:
             ok = self._check(value) if self._check is not None else self._matches(value)
         except Exception as exc:  # a checker that cannot read the answer: say so, don't crash
-            return Verdict(False, MESSAGES["unreadable"].format(value=shown, error=quote(str(exc))))
+            return Verdict(False, message(MESSAGES, "Could not check {value}: {error}",
+                                          value=shown, error=quote(str(exc))))
         if ok:
-            return Verdict(True, MESSAGES["correct"].format(value=shown))
-        tip = MESSAGES["hint"].format(hint=self.hint) if self.hint else ""
-        return Verdict(False, MESSAGES["wrong"].format(value=shown) + tip)
+            return Verdict(True, message(MESSAGES, "Correct: {value}.", value=shown))
+        tip = message(MESSAGES, " Hint: {hint}", hint=self.hint) if self.hint else ""
+        return Verdict(False, message(MESSAGES, "{value} is not right yet.", value=shown) + tip)
 
     def _matches(self, value: Any) -> bool:
         expected = self.answer
@@ -292,15 +242,18 @@ class Exercise:
         """
         import ipywidgets as w
 
-        question = w.HTMLMath(f"<b>{MESSAGES['exercise']}</b> {self.question}")
-        box = w.Text(placeholder=MESSAGES["placeholder"],
-                     description=MESSAGES["answer_label"], layout=w.Layout(width="24em"))
-        check = w.Button(description=MESSAGES["check"], button_style="primary", icon="check",
-                         tooltip=MESSAGES["check_tip"])
-        hint = w.Button(description=MESSAGES["hint_button"], disabled=not self.hint,
-                        tooltip=MESSAGES["hint_tip"] if self.hint else MESSAGES["no_hint"])
-        reveal = w.Button(description=MESSAGES["show_solution"], disabled=not self.solution,
-                          tooltip=MESSAGES["solution_tip"] if self.solution else MESSAGES["no_solution"])
+        def caption(english: str) -> str:
+            return translate(MESSAGES, english)
+
+        question = w.HTMLMath(f"<b>{caption('Exercise.')}</b> {self.question}")
+        box = w.Text(placeholder=caption("type your answer, then press Check or Enter"),
+                     description=caption("Answer:"), layout=w.Layout(width="24em"))
+        check = w.Button(description=caption("Check"), button_style="primary", icon="check",
+                         tooltip=caption("Check your answer"))
+        hint = w.Button(description=caption("Hint"), disabled=not self.hint,
+                        tooltip=caption("Show a hint" if self.hint else "No hint for this one"))
+        reveal = w.Button(description=caption("Show solution"), disabled=not self.solution,
+                          tooltip=caption("Show the solution" if self.solution else "No solution given"))
         verdict = w.HTML("")
         extra = w.HTMLMath("")
         shown = {"value": ""}  # which of hint/solution `extra` shows now: clicking again hides it
@@ -318,13 +271,13 @@ class Exercise:
             show = shown["value"] != kind
             shown["value"] = kind if show else ""
             extra.value = f"<i>{label}:</i> {text}" if show else ""
-            reveal.description = MESSAGES["hide_solution" if shown["value"] == "solution" else "show_solution"]
+            reveal.description = caption("Hide solution" if shown["value"] == "solution" else "Show solution")
 
         check.on_click(on_check)
         # Enter in the box sends a "submit" message (Text.on_submit is deprecated and would warn).
         box.on_msg(lambda _, content, __: on_check() if content.get("event") == "submit" else None)
-        hint.on_click(lambda _: toggle("hint", MESSAGES["hint_label"], self.hint))
-        reveal.on_click(lambda _: toggle("solution", MESSAGES["solution_label"], self.solution))
+        hint.on_click(lambda _: toggle("hint", caption("Hint"), self.hint))
+        reveal.on_click(lambda _: toggle("solution", caption("Solution"), self.solution))
         for part, css in ((box, "answer"), (check, "check"), (verdict, "verdict"),
                           (hint, "hint"), (reveal, "reveal"), (extra, "extra")):
             part.add_class(f"course-exercise-{css}")
@@ -349,9 +302,10 @@ def _exercise_box():
             self._question_text = plain_text(question)
 
         def __repr__(self) -> str:
-            title = MESSAGES["fallback_title"]  # "Exercise: ...", "练习：..." (no space after a full-width colon)
+            title = translate(MESSAGES, "Exercise:")  # "练习：..." has no space after a full-width colon
             return (f"{title}{'' if title.endswith('：') else ' '}{self._question_text}\n"
-                    + MESSAGES["fallback"])
+                    + translate(MESSAGES, "(interactive: run this notebook in JupyterLab or Colab to answer it "
+                                          "here)"))
 
         def _repr_mimebundle_(self, **kwargs):
             data = super()._repr_mimebundle_(**kwargs)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from course_utils.exercises import MESSAGES, Verdict
+from course_utils.i18n import message, translate
 
 __all__ = ["check_log_softmax", "check_conv2d_parameters", "check_sgd_momentum", "check_kaiming_std",
            "check_freeze", "check_lora_forward", "check_causal_attention"]
@@ -35,31 +36,45 @@ def _call(fn: Callable, case: str, *args: Any) -> Any:
     except NotImplementedError:
         raise
     except Exception as exc:  # the learner's bug: report it as a verdict, never crash the cell
-        raise _Mismatch(MESSAGES["error"].format(error=f"{type(exc).__name__}: {exc}", case=case)) from exc
+        raise _Mismatch(message(MESSAGES, "Your function raised {error} on {case}.",
+                                error=f"{type(exc).__name__}: {exc}", case=case)) from exc
 
 
 def _same(got: Any, expected: torch.Tensor, case: str, atol: float = 1e-5, rtol: float = 1e-5) -> None:
     """Shape, finiteness, then values of ``got`` against ``expected``."""
     if not torch.is_tensor(got):
-        raise _Mismatch(MESSAGES["type"].format(case=case, got=type(got).__name__, expected=MESSAGES["a_tensor"]))
+        raise _Mismatch(message(MESSAGES, "On {case} it returned {got}, expected {expected}.", case=case,
+                                got=type(got).__name__, expected=translate(MESSAGES, "a tensor")))
     if got.shape != expected.shape:
-        raise _Mismatch(MESSAGES["shape"].format(case=case, got=tuple(got.shape),
-                                                 expected=tuple(expected.shape)))
+        raise _Mismatch(message(MESSAGES, "Wrong shape on {case}: got {got}, expected {expected}.",
+                                case=case, got=tuple(got.shape), expected=tuple(expected.shape)))
     bad = ~torch.isfinite(got) & torch.isfinite(expected)
     if bad.any():
         where = f"first at index {tuple(bad.nonzero()[0].tolist())}"
-        raise _Mismatch(MESSAGES["finite"].format(case=case, where=where))
+        raise _Mismatch(message(MESSAGES, "Not finite on {case} (inf or nan): {where}.", case=case, where=where))
     diff = (got.detach().double() - expected.detach().double()).abs()
     if not torch.allclose(got.detach().double(), expected.detach().double(), atol=atol, rtol=rtol):
         where = f"at index {tuple(torch.nonzero(diff == diff.max())[0].tolist())}"
-        raise _Mismatch(MESSAGES["value"].format(case=case, diff=diff.max().item(), where=where))
+        raise _Mismatch(message(MESSAGES, "Wrong values on {case}: largest difference {diff:.3g} from PyTorch "
+                                          "({where}).", case=case, diff=diff.max().item(), where=where))
+
+
+def _gradient_differs(case: str, diff: float) -> str:
+    return message(MESSAGES, "The values match, but the gradient does not on {case}: largest difference {diff:.3g}. "
+                             "Did you use .item(), .detach(), numpy or an in-place operation?", case=case, diff=diff)
+
+
+def _correct(reference: str, n: int, extra: str = "") -> str:
+    return message(MESSAGES, "Correct: equal to {reference} on {n} cases{extra}.", reference=reference, n=n,
+                   extra=extra)
 
 
 def _run(checker: Callable[[], str]) -> Verdict:
     try:
         return Verdict(True, checker())
     except NotImplementedError:
-        return Verdict(False, MESSAGES["todo"], waiting=True)
+        return Verdict(False, translate(MESSAGES, "Not implemented yet: replace `raise NotImplementedError` with your "
+                                                  "code, then run this cell again."), waiting=True)
     except _Mismatch as mismatch:
         return Verdict(False, str(mismatch))
 
@@ -81,13 +96,13 @@ def check_log_softmax(log_softmax: Callable[[torch.Tensor], torch.Tensor]) -> Ve
             weights = torch.randn(logits.shape, generator=g)  # a generic downstream loss
             out = _call(log_softmax, case, ours)
             if not out.requires_grad:
-                raise _Mismatch(MESSAGES["grad"].format(case=case, diff=math.inf))
+                raise _Mismatch(_gradient_differs(case, math.inf))
             (out * weights).sum().backward()
             (torch.log_softmax(theirs, dim=-1) * weights).sum().backward()
             diff = (ours.grad - theirs.grad).abs().max().item()
             if not diff <= 1e-5:
-                raise _Mismatch(MESSAGES["grad"].format(case=case, diff=diff))
-        return MESSAGES["ok"].format(reference="torch.log_softmax", n=len(cases), extra=MESSAGES["extra_grad"])
+                raise _Mismatch(_gradient_differs(case, diff))
+        return _correct(reference="torch.log_softmax", n=len(cases), extra=translate(MESSAGES, ", gradients too"))
 
     return _run(checker)
 
@@ -105,8 +120,9 @@ def check_conv2d_parameters(count: Callable[..., int]) -> Verdict:
             with torch.device("meta"):  # shapes only: nothing allocated
                 expected = sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias).parameters())
             if got != expected:
-                raise _Mismatch(MESSAGES["count"].format(case=case, got=got, expected=expected))
-        return MESSAGES["ok"].format(reference=MESSAGES["numel"], n=len(cases), extra="")
+                raise _Mismatch(message(MESSAGES, "Wrong count for {case}: got {got!r}, expected {expected:,} "
+                                                  "(PyTorch's numel()).", case=case, got=got, expected=expected))
+        return _correct(reference=translate(MESSAGES, "PyTorch's numel()"), n=len(cases), extra="")
 
     return _run(checker)
 
@@ -128,7 +144,8 @@ def check_sgd_momentum(step: Callable) -> Verdict:
             out = _call(step, case, param.clone(), grad.clone(), None if buf is None else buf.clone(),
                         lr, momentum)
             if not (isinstance(out, tuple) and len(out) == 2):
-                raise _Mismatch(MESSAGES["type"].format(case=case, got=type(out).__name__,
+                raise _Mismatch(message(MESSAGES, "On {case} it returned {got}, expected {expected}.",
+                                                  case=case, got=type(out).__name__,
                                                         expected="a pair (new_param, new_buf)"))
             reference.grad = grad.clone()
             optimizer.step()
@@ -136,7 +153,7 @@ def check_sgd_momentum(step: Callable) -> Verdict:
             _same(out[1], expected_buf, case + ", the buffer" + (" (at step 1 it is the gradient)" if i == 1 else ""))
             _same(out[0], reference.detach(), case + ", the parameter")
             param, buf = out[0].detach(), out[1].detach()
-        return MESSAGES["ok"].format(reference="torch.optim.SGD", n=len(grads), extra=MESSAGES["extra_steps"])
+        return _correct(reference="torch.optim.SGD", n=len(grads), extra=translate(MESSAGES, " (steps)"))
 
     return _run(checker)
 
@@ -153,10 +170,11 @@ def check_kaiming_std(kaiming_std: Callable[[int], float]) -> Verdict:
             if torch.is_tensor(got) and got.numel() == 1:
                 got = got.item()
             if not isinstance(got, (int, float)) or isinstance(got, bool):
-                raise _Mismatch(MESSAGES["type"].format(case=case, got=type(got).__name__, expected="a number"))
+                raise _Mismatch(message(MESSAGES, "On {case} it returned {got}, expected {expected}.",
+                                                  case=case, got=type(got).__name__, expected="a number"))
             expected = nn.init.calculate_gain("relu") / math.sqrt(fan_in)
             _same(torch.tensor(float(got)), torch.tensor(expected), case, atol=0, rtol=1e-6)
-        return MESSAGES["ok"].format(reference="kaiming_normal_'s std", n=len(fan_ins), extra="")
+        return _correct(reference="kaiming_normal_'s std", n=len(fan_ins), extra="")
 
     return _run(checker)
 
@@ -177,16 +195,23 @@ def check_freeze(freeze: Callable[[nn.Module], Any]) -> Verdict:
         _call(freeze, case, model)
         trainable = [name for name, p in model.named_parameters() if p.requires_grad]
         if trainable:
-            raise _Mismatch(MESSAGES["frozen_grad"].format(n=len(trainable), name=trainable[0]))
+            raise _Mismatch(message(MESSAGES, "After freeze, {n} parameters still require a gradient, e.g. {name!r}: "
+                                              "use requires_grad_(False).", n=len(trainable), name=trainable[0]))
         model.train()
         with torch.no_grad():
             out = model(x)
         for (name, buf), ref in zip(model.named_buffers(), reference.buffers()):
             if buf.is_floating_point() and not torch.equal(buf, ref):  # running mean and var
-                raise _Mismatch(MESSAGES["frozen_stats"].format(name=name))
-        _same(out, reference(x).detach(), case + MESSAGES["frozen_outputs"])
-        return MESSAGES["ok"].format(reference="a fully frozen model", n=1,
-                                     extra=": no gradients, BatchNorm statistics fixed even in train()")
+                raise _Mismatch(message(MESSAGES, "After freeze and model.train(), a forward pass changed the "
+                                                  "BatchNorm buffer {name!r}: train() mode updates the statistics, "
+                                                  "and a later model.train() undoes bn.eval(); make BatchNorm ignore "
+                                                  "train() (override its train method, or replace the layer).",
+                                                  name=name))
+        _same(out, reference(x).detach(), case + translate(MESSAGES, " in train() mode (expected the eval() outputs: "
+                                                                     "frozen BatchNorm normalises with its running "
+                                                                     "statistics)"))
+        return _correct(reference="a fully frozen model", n=1,
+                        extra=": no gradients, BatchNorm statistics fixed even in train()")
 
     return _run(checker)
 
@@ -217,14 +242,14 @@ def check_lora_forward(forward: Callable) -> Verdict:
             _same(out, expected, case)
             grads = torch.autograd.grad(expected.sum(), (lora.lora_A, lora.lora_B))
             if not out.requires_grad:
-                raise _Mismatch(MESSAGES["grad"].format(case=case, diff=math.inf))
+                raise _Mismatch(_gradient_differs(case, math.inf))
             mine = torch.autograd.grad(out.sum(), (lora.lora_A, lora.lora_B), allow_unused=True)
             for ours, theirs in zip(mine, grads):
                 diff = math.inf if ours is None else (ours - theirs).abs().max().item()
                 if not diff <= 1e-5:
-                    raise _Mismatch(MESSAGES["grad"].format(case=case, diff=diff))
-        return MESSAGES["ok"].format(reference="base(x) + scale · x Aᵀ Bᵀ", n=len(cases),
-                                     extra=", gradients of A and B too")
+                    raise _Mismatch(_gradient_differs(case, diff))
+        return _correct(reference="base(x) + scale · x Aᵀ Bᵀ", n=len(cases),
+                        extra=", gradients of A and B too")
 
     return _run(checker)
 
@@ -269,14 +294,14 @@ def check_causal_attention(causal_attention: Callable) -> Verdict:
             weights = torch.randn(v.shape, generator=g)  # a generic downstream loss
             out = _call(causal_attention, case, *ours)
             if not out.requires_grad:
-                raise _Mismatch(MESSAGES["grad"].format(case=case, diff=math.inf))
+                raise _Mismatch(_gradient_differs(case, math.inf))
             (out * weights).sum().backward()
             (sdpa(*theirs, is_causal=True) * weights).sum().backward()
             for name, mine, ref in zip("qkv", ours, theirs):
                 diff = math.inf if mine.grad is None else (mine.grad - ref.grad).abs().max().item()
                 if not diff <= 1e-5:
-                    raise _Mismatch(MESSAGES["grad"].format(case=f"{case} (gradient of {name})", diff=diff))
-        return MESSAGES["ok"].format(reference="F.scaled_dot_product_attention(is_causal=True)",
-                                     n=len(cases), extra=", gradients of q, k and v too")
+                    raise _Mismatch(_gradient_differs(f"{case} (gradient of {name})", diff))
+        return _correct(reference="F.scaled_dot_product_attention(is_causal=True)",
+                        n=len(cases), extra=", gradients of q, k and v too")
 
     return _run(checker)

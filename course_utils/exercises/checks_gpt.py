@@ -13,37 +13,31 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils import i18n
-from course_utils.exercises import MESSAGES, Verdict
-from course_utils.exercises.checks import _call, _Mismatch, _run, _same
+from course_utils.exercises import Verdict
+from course_utils.exercises.checks import _call, _correct, _gradient_differs, _Mismatch, _run, _same
 from course_utils.gpt import Block, GPTConfig
+from course_utils.i18n import translate
 
 __all__ = ["check_block_forward"]
 
-_HINTS = {
-    "no residual": {
-        "en": " It equals the block without residual connections: add each branch's output to its "
-              "input (x = x + attn(ln1(x)), then x = x + mlp(ln2(x))).",
-        "zh": " 它等于没有残差连接的模块：把每个分支的输出加回它的输入"
-              "（x = x + attn(ln1(x))，再 x = x + mlp(ln2(x))）。"},
-    "no attention residual": {
-        "en": " It equals the block without the residual around attention: x = x + attn(ln1(x)).",
-        "zh": " 它等于注意力分支没有残差的模块：应为 x = x + attn(ln1(x))。"},
-    "no mlp residual": {
-        "en": " It equals the block without the residual around the MLP: x = x + mlp(ln2(x)).",
-        "zh": " 它等于 MLP 分支没有残差的模块：应为 x = x + mlp(ln2(x))。"},
-    "post-norm": {
-        "en": " It equals a post-norm block (LayerNorm after the addition, as in the original "
-              "Transformer): GPT-2 normalizes the branch input instead, x + attn(ln1(x)).",
-        "zh": " 它等于后置归一化（post-norm，原始 Transformer 的做法：先相加再 LayerNorm）的模块："
-              "GPT-2 归一化的是分支的输入，x + attn(ln1(x))。"},
-    "normalized residual": {
-        "en": " It equals a block whose residual path carries ln1(x) instead of x: add the branch "
-              "to the un-normalized x.",
-        "zh": " 它等于残差通路上传的是 ln1(x) 而不是 x 的模块：应把分支的输出加到未归一化的 x 上。"},
-    "swapped": {
-        "en": " It equals the block with the MLP before attention: attention comes first.",
-        "zh": " 它等于先 MLP 后注意力的模块：应先注意力，再 MLP。"},
+#: The hints :func:`check_block_forward` adds to a near miss's verdict: English -> Chinese, the one
+#: shape of :mod:`course_utils.i18n`.
+MESSAGES: dict[str, str] = {
+    " It equals the block without residual connections: add each branch's output to its input (x = x + attn(ln1(x)), "
+    "then x = x + mlp(ln2(x))).":
+        " 它等于没有残差连接的模块：把每个分支的输出加回它的输入（x = x + attn(ln1(x))，再 x = x + mlp(ln2(x))）。",
+    " It equals the block without the residual around attention: x = x + attn(ln1(x)).":
+        " 它等于注意力分支没有残差的模块：应为 x = x + attn(ln1(x))。",
+    " It equals the block without the residual around the MLP: x = x + mlp(ln2(x)).":
+        " 它等于 MLP 分支没有残差的模块：应为 x = x + mlp(ln2(x))。",
+    " It equals a post-norm block (LayerNorm after the addition, as in the original Transformer): GPT-2 normalizes "
+    "the branch input instead, x + attn(ln1(x)).":
+        " 它等于后置归一化（post-norm，原始 Transformer 的做法：先相加再 LayerNorm）的模块：GPT-2 归一化的是分支的输入"
+        "，x + attn(ln1(x))。",
+    " It equals a block whose residual path carries ln1(x) instead of x: add the branch to the un-normalized x.":
+        " 它等于残差通路上传的是 ln1(x) 而不是 x 的模块：应把分支的输出加到未归一化的 x 上。",
+    " It equals the block with the MLP before attention: attention comes first.":
+        " 它等于先 MLP 后注意力的模块：应先注意力，再 MLP。",
 }
 
 
@@ -51,13 +45,20 @@ def _near_misses(block: Block, x: torch.Tensor) -> dict[str, torch.Tensor]:
     attn, mlp, ln1, ln2 = block.attn, block.mlp, block.ln1, block.ln2
     h = x + attn(ln1(x))
     post = ln1(x + attn(x))
-    wrong = {"no residual": mlp(ln2(attn(ln1(x)))),
-             "no attention residual": attn(ln1(x)) + mlp(ln2(attn(ln1(x)))),
-             "no mlp residual": mlp(ln2(h)),
-             "post-norm": ln2(post + mlp(post)),
-             "normalized residual": (ln1(x) + attn(ln1(x))) + mlp(ln2(ln1(x) + attn(ln1(x)))),
-             "swapped": (x + mlp(ln2(x))) + attn(ln1(x + mlp(ln2(x))))}
-    return {_HINTS[name][i18n.language()]: out for name, out in wrong.items()}
+    wrong = {
+        " It equals the block without residual connections: add each branch's output to its input (x = x + "
+        "attn(ln1(x)), then x = x + mlp(ln2(x))).": mlp(ln2(attn(ln1(x)))),
+        " It equals the block without the residual around attention: x = x + attn(ln1(x)).":
+            attn(ln1(x)) + mlp(ln2(attn(ln1(x)))),
+        " It equals the block without the residual around the MLP: x = x + mlp(ln2(x)).": mlp(ln2(h)),
+        " It equals a post-norm block (LayerNorm after the addition, as in the original Transformer): GPT-2 "
+        "normalizes the branch input instead, x + attn(ln1(x)).": ln2(post + mlp(post)),
+        " It equals a block whose residual path carries ln1(x) instead of x: add the branch to the un-normalized x.":
+            (ln1(x) + attn(ln1(x))) + mlp(ln2(ln1(x) + attn(ln1(x)))),
+        " It equals the block with the MLP before attention: attention comes first.":
+            (x + mlp(ln2(x))) + attn(ln1(x + mlp(ln2(x)))),
+    }
+    return {translate(MESSAGES, hint): out for hint, out in wrong.items()}
 
 
 def check_block_forward(block_forward: Callable) -> Verdict:
@@ -96,14 +97,13 @@ def check_block_forward(block_forward: Callable) -> Verdict:
             weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
             out = _call(block_forward, name, block, ours)
             if not out.requires_grad:
-                raise _Mismatch(MESSAGES["grad"].format(case=name, diff=math.inf))
+                raise _Mismatch(_gradient_differs(name, math.inf))
             mine = torch.autograd.grad((out * weights).sum(), [ours] + params, allow_unused=True)
             ref = torch.autograd.grad((block(theirs) * weights).sum(), [theirs] + params)
             for a, b in zip(mine, ref):
                 diff = math.inf if a is None else (a - b).abs().max().item()
                 if not diff <= 1e-4:
-                    raise _Mismatch(MESSAGES["grad"].format(case=name, diff=diff))
-        return MESSAGES["ok"].format(reference="block(x)", n=len(cases),
-                                     extra=", gradients of x and of the block's weights too")
+                    raise _Mismatch(_gradient_differs(name, diff))
+        return _correct(reference="block(x)", n=len(cases), extra=", gradients of x and of the block's weights too")
 
     return _run(checker)

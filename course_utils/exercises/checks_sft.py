@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises import MESSAGES, Verdict
-from course_utils.i18n import message
+from course_utils.exercises import MESSAGES as COMMON, Verdict
+from course_utils.i18n import message, translate
 
 __all__ = ["check_sft_targets"]
 
@@ -24,42 +24,36 @@ CASES = [([USER, 70, 71, 72, ASSISTANT, 80, 81, 82, END], 5, "case 1 (3-token pr
          ([USER, 40, ASSISTANT, 90, END], 3, "case 2 (1-token answer)"),
          ([USER, 11, 12, 13, 14, 15, ASSISTANT, 60, 61, END], 7, "case 3 (5-token prompt)")]
 
-TEXT = {
-    "type": {"en": "On {case}, it returned {got}; expected a list of ints (or a 1-D tensor).",
-             "zh": "在{case}上返回了 {got}；应当返回整数列表（或一维张量）。"},
-    "length": {"en": "On {case}, it returned {got} targets for {n} ids; expected {expected}: one per "
-                     "input position, and the inputs are ids[:-1] (the last token predicts nothing).",
-               "zh": "在{case}上，{n} 个 id 返回了 {got} 个目标，应为 {expected} 个：每个输入位置一个，"
-                     "而输入是 ids[:-1]（最后一个词元不预测任何东西）。"},
-    "shift": {"en": "On {case}, the targets are not shifted: the target of position t is the NEXT "
-                    "token, ids[t + 1], not ids[t].",
-              "zh": "在{case}上目标没有错位：位置 t 的目标是下一个词元 ids[t + 1]，而不是 ids[t]。"},
-    "prompt": {"en": "On {case}, the prompt is not masked: targets {where} are prompt tokens, they "
-                     "must be -100 (the loss reads only the answer and the end token).",
-               "zh": "在{case}上提示没有被屏蔽：位置 {where} 的目标是提示中的词元，应为 -100"
-                     "（损失只读取回答和结束词元）。"},
-    "assistant": {"en": "On {case}, off by one: the target <|assistant|> (the prompt's last token, "
-                        "at position prompt_len - 2) is not masked. Mask position t when "
-                        "t + 1 < prompt_len.",
-                  "zh": "在{case}上差了一位：目标 <|assistant|>（提示的最后一个词元，位置 prompt_len - 2）"
-                        "没有被屏蔽。当 t + 1 < prompt_len 时屏蔽位置 t。"},
-    "first": {"en": "On {case}, off by one: the first answer token (the target of position "
-                    "prompt_len - 1, after <|assistant|>) is masked. Keep position t when "
-                    "t + 1 >= prompt_len.",
-              "zh": "在{case}上差了一位：回答的第一个词元（位置 prompt_len - 1 的目标，即 <|assistant|> "
-                    "之后）被屏蔽了。当 t + 1 >= prompt_len 时保留位置 t。"},
-    "answer": {"en": "On {case}, answer tokens are masked (targets {where} are -100): the model "
-                     "would learn nothing of the answers.",
-               "zh": "在{case}上回答的词元被屏蔽了（位置 {where} 的目标为 -100）：模型学不到回答。"},
-    "end": {"en": "On {case}, the end token is masked (the last target is -100): the model would "
-                  "never learn to stop. Keep <|end|> as the last target.",
-            "zh": "在{case}上结束词元被屏蔽了（最后一个目标为 -100）：模型永远学不会停下。"
-                  "请把 <|end|> 保留为最后一个目标。"},
-    "value": {"en": "On {case}, the targets {got} differ from the expected {expected}.",
-              "zh": "在{case}上目标 {got} 与期望的 {expected} 不同。"},
-    "ok": {"en": "Correct: the targets are the next tokens, -100 on the prompt, the answer and "
-                 "<|end|> kept, on {n} cases.",
-           "zh": "正确：目标是下一个词元，提示处为 -100，回答和 <|end|> 都保留，共 {n} 个用例。"},
+#: The verdicts of :func:`check_sft_targets`: English template -> Chinese, the same fields.
+MESSAGES: dict[str, str] = {
+    "On {case}, it returned {got}; expected a list of ints (or a 1-D tensor).":
+        "在{case}上返回了 {got}；应当返回整数列表（或一维张量）。",
+    "On {case}, it returned {got} targets for {n} ids; expected {expected}: one per input position, and the inputs "
+    "are ids[:-1] (the last token predicts nothing).":
+        "在{case}上，{n} 个 id 返回了 {got} 个目标，应为 {expected} 个：每个输入位置一个，而输入是 ids[:-1]（最后一个"
+        "词元不预测任何东西）。",
+    "On {case}, the targets are not shifted: the target of position t is the NEXT token, ids[t + 1], not ids[t].":
+        "在{case}上目标没有错位：位置 t 的目标是下一个词元 ids[t + 1]，而不是 ids[t]。",
+    "On {case}, the prompt is not masked: targets {where} are prompt tokens, they must be -100 (the loss reads only "
+    "the answer and the end token).":
+        "在{case}上提示没有被屏蔽：位置 {where} 的目标是提示中的词元，应为 -100（损失只读取回答和结束词元）。",
+    "On {case}, off by one: the target <|assistant|> (the prompt's last token, at position prompt_len - 2) is not "
+    "masked. Mask position t when t + 1 < prompt_len.":
+        "在{case}上差了一位：目标 <|assistant|>（提示的最后一个词元，位置 prompt_len - 2）没有被屏蔽。当 t + 1 < promp"
+        "t_len 时屏蔽位置 t。",
+    "On {case}, off by one: the first answer token (the target of position prompt_len - 1, after <|assistant|>) is "
+    "masked. Keep position t when t + 1 >= prompt_len.":
+        "在{case}上差了一位：回答的第一个词元（位置 prompt_len - 1 的目标，即 <|assistant|> 之后）被屏蔽了。"
+        "当 t + 1 >= prompt_len 时保留位置 t。",
+    "On {case}, answer tokens are masked (targets {where} are -100): the model would learn nothing of the answers.":
+        "在{case}上回答的词元被屏蔽了（位置 {where} 的目标为 -100）：模型学不到回答。",
+    "On {case}, the end token is masked (the last target is -100): the model would never learn to stop. Keep <|end|> "
+    "as the last target.":
+        "在{case}上结束词元被屏蔽了（最后一个目标为 -100）：模型永远学不会停下。请把 <|end|> 保留为最后一个目标。",
+    "On {case}, the targets {got} differ from the expected {expected}.":
+        "在{case}上目标 {got} 与期望的 {expected} 不同。",
+    "Correct: the targets are the next tokens, -100 on the prompt, the answer and <|end|> kept, on {n} cases.":
+        "正确：目标是下一个词元，提示处为 -100，回答和 <|end|> 都保留，共 {n} 个用例。",
 }
 
 
@@ -77,7 +71,8 @@ def _as_list(got, case: str) -> list[int]:
         got = got.tolist()
     if not isinstance(got, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                      for v in got):
-        raise _Mistake(message(TEXT, "type", case=case, got=type(got).__name__))
+        raise _Mistake(message(MESSAGES, "On {case}, it returned {got}; expected a list of ints (or a 1-D tensor).",
+                               case=case, got=type(got).__name__))
     return list(got)
 
 
@@ -85,27 +80,39 @@ def _diagnose(got: list[int], ids: list[int], prompt_len: int, case: str) -> Non
     expected = reference_targets(ids, prompt_len)
     n = len(ids)
     if len(got) != len(expected):
-        raise _Mistake(message(TEXT, "length", case=case, got=len(got), n=n, expected=n - 1))
+        raise _Mistake(message(MESSAGES, "On {case}, it returned {got} targets for {n} ids; expected {expected}: one "
+                               "per input position, and the inputs are ids[:-1] (the last token predicts nothing).",
+                               case=case, got=len(got), n=n, expected=n - 1))
     if got == expected:
         return
     unshifted = [ids[t] if t >= prompt_len - 1 else -100 for t in range(n - 1)]
     unshifted_strict = [ids[t] if t >= prompt_len else -100 for t in range(n - 1)]
     if got in (unshifted, unshifted_strict):
-        raise _Mistake(message(TEXT, "shift", case=case))
+        raise _Mistake(message(MESSAGES, "On {case}, the targets are not shifted: the target of position t is the "
+                               "NEXT token, ids[t + 1], not ids[t].", case=case))
     answer = range(prompt_len - 1, n - 2)  # positions whose targets are answer tokens
     wrong_prompt = [t for t in range(prompt_len - 1) if got[t] != -100]
     if wrong_prompt == [prompt_len - 2]:
-        raise _Mistake(message(TEXT, "assistant", case=case))
+        raise _Mistake(message(MESSAGES, "On {case}, off by one: the target <|assistant|> (the prompt's last token, "
+                               "at position prompt_len - 2) is not masked. Mask position t when t + 1 < prompt_len.",
+                               case=case))
     if wrong_prompt:
-        raise _Mistake(message(TEXT, "prompt", case=case, where=wrong_prompt))
+        raise _Mistake(message(MESSAGES, "On {case}, the prompt is not masked: targets {where} are prompt tokens, "
+                               "they must be -100 (the loss reads only the answer and the end token).",
+                               case=case, where=wrong_prompt))
     masked = [t for t in answer if got[t] == -100]
     if masked == [prompt_len - 1] and len(answer) > 1:
-        raise _Mistake(message(TEXT, "first", case=case))
+        raise _Mistake(message(MESSAGES, "On {case}, off by one: the first answer token (the target of position "
+                               "prompt_len - 1, after <|assistant|>) is masked. Keep position t when "
+                               "t + 1 >= prompt_len.", case=case))
     if masked:
-        raise _Mistake(message(TEXT, "answer", case=case, where=masked))
+        raise _Mistake(message(MESSAGES, "On {case}, answer tokens are masked (targets {where} are -100): the model "
+                               "would learn nothing of the answers.", case=case, where=masked))
     if got[-1] == -100:
-        raise _Mistake(message(TEXT, "end", case=case))
-    raise _Mistake(message(TEXT, "value", case=case, got=got, expected=expected))
+        raise _Mistake(message(MESSAGES, "On {case}, the end token is masked (the last target is -100): the model "
+                               "would never learn to stop. Keep <|end|> as the last target.", case=case))
+    raise _Mistake(message(MESSAGES, "On {case}, the targets {got} differ from the expected {expected}.",
+                           case=case, got=got, expected=expected))
 
 
 def check_sft_targets(fn: Callable[[list[int], int], list[int]]) -> Verdict:
@@ -117,11 +124,13 @@ def check_sft_targets(fn: Callable[[list[int], int], list[int]]) -> Verdict:
             except NotImplementedError:
                 raise
             except Exception as exc:  # the learner's bug: a verdict, never a crashed cell
-                raise _Mistake(MESSAGES["error"].format(error=f"{type(exc).__name__}: {exc}",
-                                                        case=case)) from None
+                raise _Mistake(message(COMMON, "Your function raised {error} on {case}.",
+                                       error=f"{type(exc).__name__}: {exc}", case=case)) from None
             _diagnose(_as_list(got, case), ids, prompt_len, case)
     except NotImplementedError:
-        return Verdict(False, MESSAGES["todo"], waiting=True)
+        return Verdict(False, translate(COMMON, "Not implemented yet: replace `raise NotImplementedError` with your "
+                                                "code, then run this cell again."), waiting=True)
     except _Mistake as mistake:
         return Verdict(False, str(mistake))
-    return Verdict(True, message(TEXT, "ok", n=len(CASES)))
+    return Verdict(True, message(MESSAGES, "Correct: the targets are the next tokens, -100 on the prompt, the answer "
+                                 "and <|end|> kept, on {n} cases.", n=len(CASES)))

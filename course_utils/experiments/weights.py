@@ -7,7 +7,7 @@
 ``weights=`` takes ``"imagenet"`` (torchvision's DEFAULT), a ``ResNet50_Weights`` member,
 ``"course"`` (notebook 04's source model), ``"auto"``, ``None`` (random) or a checkpoint path.
 Every file is read with ``torch.load(..., weights_only=True)``: opening one cannot run code.
-Its errors and the line it prints are in :data:`MESSAGES`, in the course's language (``i18n``).
+Its errors and the line it prints are in :data:`MESSAGES` (English -> Chinese), in the course's language.
 The model carries ``model.preprocessing`` (a plain dict, saved with it by the command line);
 :func:`preprocessing` turns it into a transform for PIL images or [0, 1] float tensors.
 """
@@ -33,47 +33,40 @@ from course_utils.i18n import message
 
 __all__ = ["WeightsError", "preprocessing", "imagenet_available", "load_resnet50"]
 
-#: What a learner reads: errors and the "what was loaded" line, English and Chinese, same fields.
-MESSAGES = {
-    "not_resnet50": {
-        "en": "{where} does not hold ResNet-50 weights{hint}: {problems}. Pass a ResNet-50 checkpoint "
-              "(e.g. one saved by python -m course_utils finetune), or weights='imagenet' | 'course' | None",
-        "zh": "{where} 里不是 ResNet-50 的权重{hint}：{problems}。请传入 ResNet-50 的检查点（例如 "
-              "python -m course_utils finetune 保存的），或者用 weights='imagenet' | 'course' | None"},
-    "looks_resnet18": {"en": " (it looks like a ResNet-18/34: BasicBlocks, 512 features)",
-                       "zh": "（看起来是 ResNet-18/34：BasicBlock 结构，512 维特征）"},
-    "imagenet_unavailable": {
-        "en": "ImageNet weights for ResNet-50 are not cached at {path} and {host} cannot be reached. "
-              "On a machine with internet, download {url} and copy it to {path}; or use "
-              "weights='course' (the course's own source model, no network needed).",
-        "zh": "ResNet-50 的 ImageNet 权重没有缓存在 {path}，也连不上 {host}。请在能上网的机器上下载 "
-              "{url}，复制到 {path}；或者用 weights='course'（课程自己的源模型，不需要网络）。"},
-    "auto_unavailable": {"en": "ImageNet weights are not cached and {host} cannot be reached",
-                         "zh": "ImageNet 权重没有缓存，也连不上 {host}"},
-    "download_failed": {"en": "downloading {url} to {path} failed ({reason}); try again, or use weights='course'",
-                        "zh": "把 {url} 下载到 {path} 失败（{reason}）；请重试，或者用 weights='course'"},
-    "imagenet_corrupt": {
-        "en": "the cached ImageNet weights at {path} are corrupt or truncated; delete that file and it "
-              "will be downloaded again (the check said: {reason})",
-        "zh": "{path} 处缓存的 ImageNet 权重已损坏或不完整；删除这个文件，下次会重新下载（检查结果：{reason}）"},
-    "no_checkpoint": {"en": "no checkpoint at {path}; train and save one first, or use "
-                            "weights='auto' | 'imagenet' | 'course' | None",
-                      "zh": "{path} 处没有检查点；请先训练并保存一个，或者用 "
-                            "weights='auto' | 'imagenet' | 'course' | None"},
-    "no_fc": {"en": "{path} does not hold a ResNet-50 state_dict (no 'fc.weight'); save one with "
-                    "save_checkpoint(path, {{'model': model.state_dict()}})",
-              "zh": "{path} 里没有 ResNet-50 的 state_dict（缺少 'fc.weight'）；请用 "
-                    "save_checkpoint(path, {{'model': model.state_dict()}}) 保存"},
-    "falling_back": {"en": " (falling back: {reason})", "zh": "（改用课程模型：{reason}）"},
-    "loaded": {"en": "ResNet-50 with a {num_classes}-class head, weights: {what}{note}",
-               "zh": "ResNet-50，{num_classes} 类分类头，权重：{what}{note}"},
-    "what_random": {"en": "random initialization", "zh": "随机初始化"},
-    "what_imagenet": {"en": "ImageNet weights (ResNet50_Weights.{name})",
-                      "zh": "ImageNet 权重（ResNet50_Weights.{name}）"},
-    "what_course": {"en": "the course's source model (notebook 04)", "zh": "课程的源模型（笔记本 04）"},
-    "what_checkpoint": {"en": "checkpoint {name}", "zh": "检查点 {name}"},
-    "where_imagenet": {"en": "ImageNet file {path}", "zh": "ImageNet 文件 {path}"},
-    "where_course": {"en": "the course model", "zh": "课程模型"},
+#: What a learner reads, errors and the "what was loaded" line: English template -> Chinese, same fields.
+MESSAGES: dict[str, str] = {
+    "{where} does not hold ResNet-50 weights{hint}: {problems}. Pass a ResNet-50 checkpoint (e.g. one saved by python "
+    "-m course_utils finetune), or weights='imagenet' | 'course' | None":
+        "{where} 里不是 ResNet-50 的权重{hint}：{problems}。请传入 ResNet-50 的检查点（例如 python -m course_utils fin"
+        "etune 保存的），或者用 weights='imagenet' | 'course' | None",
+    " (it looks like a ResNet-18/34: BasicBlocks, 512 features)":
+        "（看起来是 ResNet-18/34：BasicBlock 结构，512 维特征）",
+    "ImageNet weights for ResNet-50 are not cached at {path} and {host} cannot be reached. On a machine with "
+    "internet, download {url} and copy it to {path}; or use weights='course' (the course's own source model, no "
+    "network needed).":
+        "ResNet-50 的 ImageNet 权重没有缓存在 {path}，也连不上 {host}。请在能上网的机器上下载 {url}，复制到 {path}；"
+        "或者用 weights='course'（课程自己的源模型，不需要网络）。",
+    "ImageNet weights are not cached and {host} cannot be reached": "ImageNet 权重没有缓存，也连不上 {host}",
+    "downloading {url} to {path} failed ({reason}); try again, or use weights='course'":
+        "把 {url} 下载到 {path} 失败（{reason}）；请重试，或者用 weights='course'",
+    "the cached ImageNet weights at {path} are corrupt or truncated; delete that file and it will be downloaded again "
+    "(the check said: {reason})":
+        "{path} 处缓存的 ImageNet 权重已损坏或不完整；删除这个文件，下次会重新下载（检查结果：{reason}）",
+    "no checkpoint at {path}; train and save one first, or use weights='auto' | 'imagenet' | 'course' | None":
+        "{path} 处没有检查点；请先训练并保存一个，或者用 weights='auto' | 'imagenet' | 'course' | None",
+    "{path} does not hold a ResNet-50 state_dict (no 'fc.weight'); save one with save_checkpoint(path, "
+    "{{'model': model.state_dict()}})":
+        "{path} 里没有 ResNet-50 的 state_dict（缺少 'fc.weight'）；请用 save_checkpoint(path, "
+        "{{'model': model.state_dict()}}) 保存",
+    " (falling back: {reason})": "（改用课程模型：{reason}）",
+    "ResNet-50 with a {num_classes}-class head, weights: {what}{note}":
+        "ResNet-50，{num_classes} 类分类头，权重：{what}{note}",
+    "random initialization": "随机初始化",
+    "ImageNet weights (ResNet50_Weights.{name})": "ImageNet 权重（ResNet50_Weights.{name}）",
+    "the course's source model (notebook 04)": "课程的源模型（笔记本 04）",
+    "checkpoint {name}": "检查点 {name}",
+    "ImageNet file {path}": "ImageNet 文件 {path}",
+    "the course model": "课程模型",
 }
 
 IMAGENET_HOST = "download.pytorch.org"
@@ -140,9 +133,12 @@ def _check_resnet50(state: Mapping, where: str) -> None:
                         isinstance(state.get("fc.weight"), torch.Tensor) else 1000)
     problems = state_dict_mismatch(expected, dict(state), limit=2)
     if problems:
-        hint = message(MESSAGES, "looks_resnet18") if \
+        hint = message(MESSAGES, " (it looks like a ResNet-18/34: BasicBlocks, 512 features)") if \
             "layer1.0.conv3.weight" not in state and "layer1.0.conv1.weight" in state else ""
-        raise WeightsError(message(MESSAGES, "not_resnet50", where=where, hint=hint, problems=problems[:300]))
+        raise WeightsError(message(MESSAGES, "{where} does not hold ResNet-50 weights{hint}: {problems}. Pass a "
+                                             "ResNet-50 checkpoint (e.g. one saved by python -m course_utils "
+                                             "finetune), or weights='imagenet' | 'course' | None",
+                                             where=where, hint=hint, problems=problems[:300]))
 
 
 def _resnet50_with_head(state: Mapping | None, num_classes: int, where: str) -> nn.Module:
@@ -161,33 +157,41 @@ def _imagenet_state(weights: ResNet50_Weights) -> dict:
     path = imagenet_weights_path(weights)
     if not path.is_file():
         if not imagenet_available(weights=weights):
-            raise WeightsError(message(MESSAGES, "imagenet_unavailable", path=path, host=IMAGENET_HOST,
+            raise WeightsError(message(MESSAGES, "ImageNet weights for ResNet-50 are not cached at {path} and {host} "
+                                                 "cannot be reached. On a machine with internet, download {url} and "
+                                                 "copy it to {path}; or use weights='course' (the course's own source "
+                                                 "model, no network needed).", path=path, host=IMAGENET_HOST,
                                        url=weights.url))
         path.parent.mkdir(parents=True, exist_ok=True)
         hash_prefix = path.stem.rsplit("-", 1)[-1]  # torchvision names files <name>-<sha256[:8]>
         try:
             torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=hash_prefix, progress=True)
         except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash a RuntimeError
-            raise WeightsError(message(MESSAGES, "download_failed", url=weights.url, path=path,
+            raise WeightsError(message(MESSAGES, "downloading {url} to {path} failed ({reason}); try again, or use "
+                                                 "weights='course'", url=weights.url, path=path,
                                        reason=exc)) from None
     try:
         state = load_checkpoint(path)  # torch.load(..., weights_only=True) and a zip check
     except CheckpointError as exc:
-        raise WeightsError(message(MESSAGES, "imagenet_corrupt", path=path, reason=exc)) from None
+        raise WeightsError(message(MESSAGES, "the cached ImageNet weights at {path} are corrupt or truncated; delete "
+                                             "that file and it will be downloaded again (the check said: {reason})",
+                                             path=path, reason=exc)) from None
     return state
 
 
 def _checkpoint_state(path: Path) -> tuple[dict, dict]:
     """(state_dict, metadata) of a checkpoint file: our saves, ``{'model': ...}`` or a bare state dict."""
     if not path.is_file():
-        raise FileNotFoundError(message(MESSAGES, "no_checkpoint", path=path))
+        raise FileNotFoundError(message(MESSAGES, "no checkpoint at {path}; train and save one first, or use "
+                                                  "weights='auto' | 'imagenet' | 'course' | None", path=path))
     try:
         saved = load_checkpoint(path)
     except CheckpointError as exc:
         raise WeightsError(str(exc)) from None
     state = saved.get("model", saved)
     if not isinstance(state, dict) or "fc.weight" not in state:
-        raise WeightsError(message(MESSAGES, "no_fc", path=path))
+        raise WeightsError(message(MESSAGES, "{path} does not hold a ResNet-50 state_dict (no 'fc.weight'); save one "
+                                             "with save_checkpoint(path, {{'model': model.state_dict()}})", path=path))
     return state, saved
 
 
@@ -213,34 +217,37 @@ def load_resnet50(num_classes: int = 10, weights: str | os.PathLike | ResNet50_W
     if weights == "auto":
         try:
             if not imagenet_available():
-                raise WeightsError(message(MESSAGES, "auto_unavailable", host=IMAGENET_HOST))
+                raise WeightsError(message(MESSAGES, "ImageNet weights are not cached and {host} cannot be "
+                                                     "reached", host=IMAGENET_HOST))
             state, weights = _imagenet_state(ResNet50_Weights.DEFAULT), ResNet50_Weights.DEFAULT
         except WeightsError as exc:
             reason = re.split("; |；", str(exc))[0]  # the cause, not the advice that follows it
-            weights, note = "course", message(MESSAGES, "falling_back", reason=reason)
+            weights, note = "course", message(MESSAGES, " (falling back: {reason})", reason=reason)
     if weights == "imagenet":
         weights = ResNet50_Weights.DEFAULT
     prep = COURSE_PREPROCESSING
     if weights is None:
-        model, what = _resnet50_with_head(None, num_classes, ""), message(MESSAGES, "what_random")
+        model, what = _resnet50_with_head(None, num_classes, ""), message(MESSAGES, "random initialization")
     elif isinstance(weights, ResNet50_Weights):
         state = state if state is not None else _imagenet_state(weights)
-        where = message(MESSAGES, "where_imagenet", path=imagenet_weights_path(weights))
+        where = message(MESSAGES, "ImageNet file {path}", path=imagenet_weights_path(weights))
         model = _resnet50_with_head(state, num_classes, where)
-        what, prep = message(MESSAGES, "what_imagenet", name=weights.name), imagenet_preprocessing(weights)
+        what = message(MESSAGES, "ImageNet weights (ResNet50_Weights.{name})", name=weights.name)
+        prep = imagenet_preprocessing(weights)
     elif weights == "course":
-        model = _resnet50_with_head(_course_state(verbose), num_classes, message(MESSAGES, "where_course"))
-        what = message(MESSAGES, "what_course")
+        model = _resnet50_with_head(_course_state(verbose), num_classes, message(MESSAGES, "the course model"))
+        what = message(MESSAGES, "the course's source model (notebook 04)")
     elif isinstance(weights, os.PathLike) or (isinstance(weights, str) and (
             Path(weights).suffix or os.sep in weights)):
         state, saved = _checkpoint_state(Path(weights))
         model = _resnet50_with_head(state, num_classes, str(weights))
-        what = message(MESSAGES, "what_checkpoint", name=Path(weights).name)
+        what = message(MESSAGES, "checkpoint {name}", name=Path(weights).name)
         prep = saved.get("preprocessing", COURSE_PREPROCESSING)
     else:
         raise ValueError(f"unknown weights {weights!r}; use 'auto', 'imagenet', 'course', None, "
                          "a ResNet50_Weights member or the path of a checkpoint file")
     model.preprocessing = dict(prep)
     if verbose:
-        print(message(MESSAGES, "loaded", num_classes=num_classes, what=what, note=note))
+        print(message(MESSAGES, "ResNet-50 with a {num_classes}-class head, weights: {what}{note}",
+                      num_classes=num_classes, what=what, note=note))
     return model
