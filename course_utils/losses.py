@@ -8,7 +8,7 @@ use PyTorch as the oracle). For a sample with logits z (C classes) and one-hot t
     log_softmax(z)_c = z_c - m - log(sum_k exp(z_k - m))          (the log-sum-exp trick)
     loss             = -sum_c y_c log_softmax(z)_c                (= -log p_true for an index)
 
-:func:`check_sane` is the sanity check the lesson derives from it (a fresh classifier starts at
+:func:`assert_sane` is the sanity check the lesson derives from it (a fresh classifier starts at
 ln C), the one every experiment of the course asserts for each of its runs;
 :func:`sanity_problem` returns its message instead of raising, for sweeps that keep failed runs.
 """
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "quarter_means", "sanity_problem", "check_sane"]
+__all__ = ["softmax", "log_softmax", "cross_entropy", "quarter_means", "sanity_problem", "assert_sane"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -182,7 +182,7 @@ def sanity_problem(first_loss: float, losses: Sequence[float], num_classes: int,
     - the run did not diverge: every loss is finite and no quarter of the run has a mean above 1.5 L0;
     - it learned: the last quarter's mean is below the first loss.
 
-    For a sweep that keeps the runs that fail; :func:`check_sane` raises instead.
+    For a sweep that keeps the runs that fail; :func:`assert_sane` raises instead.
     """
     chance = math.log(num_classes)
     if not 0.5 * chance <= first_loss <= 1.5 * chance:
@@ -200,7 +200,7 @@ def sanity_problem(first_loss: float, losses: Sequence[float], num_classes: int,
     return None
 
 
-def check_sane(first_loss: float, losses: Sequence[float], num_classes: int, name: str = "run") -> None:
+def assert_sane(first_loss: float, losses: Sequence[float], num_classes: int, name: str = "run") -> None:
     """Raise AssertionError with :func:`sanity_problem`'s message unless the run is sane."""
     problem = sanity_problem(first_loss, losses, num_classes, name)
     if problem is not None:

@@ -23,7 +23,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils.checkpoint import save_checkpoint
-from course_utils.training_checks import NonFiniteLossError, batches, check_loss, check_setup, explain_loss_error
+from course_utils.training_checks import (
+    NonFiniteLossError,
+    batches,
+    explain_loss_error,
+    resolve_device,
+    validate_loss,
+    validate_setup,
+)
 from course_utils.training_resume import restore_run, run_record, snapshot
 
 __all__ = ["train_one_epoch", "evaluate", "fit"]
@@ -48,7 +55,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
     gradients do not underflow, and skips a step whose gradients overflowed).
     A nan or inf loss raises :class:`NonFiniteLossError` (within ``CHECK_EVERY`` batches).
     """
-    device = check_setup(model, loss_fn, optimizer, scheduler, device)
+    validate_setup(model, loss_fn, optimizer, scheduler)
+    device = resolve_device(model, device)
     autocast = contextlib.nullcontext() if autocast is None else autocast
     model.train()  # dropout on, BatchNorm uses (and updates) batch statistics
     meter = _Meter()
@@ -69,8 +77,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
             scheduler.step()
         meter.add(loss, logits, targets)
         if step % CHECK_EVERY == 0:
-            meter.check_finite()
-    meter.check_finite()
+            meter.assert_finite()
+    meter.assert_finite()
     return meter.result()
 
 
@@ -81,7 +89,8 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable,
     Runs in ``model.eval()`` mode (dropout off, BatchNorm uses running statistics) under
     ``torch.inference_mode()`` (no graph is built); the model's previous mode is restored.
     """
-    device = check_setup(model, loss_fn, None, None, device)
+    validate_setup(model, loss_fn, None, None)
+    device = resolve_device(model, device)
     was_training = model.training
     model.eval()
     meter = _Meter()
@@ -119,7 +128,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs checkpoint_path= (the file to resume from)")
-    device = check_setup(model, loss_fn, optimizer, scheduler, device)
+    validate_setup(model, loss_fn, optimizer, scheduler)
+    device = resolve_device(model, device)
     model.to(device)
     record = run_record(optimizer, train_loader)  # before a resume overwrites the options
     history: list[dict] = []
@@ -163,7 +173,7 @@ def _loss(loss_fn: Callable, logits: torch.Tensor, targets: torch.Tensor) -> tor
     except (IndexError, RuntimeError, ValueError) as exc:
         explain_loss_error(exc, logits, targets)  # e.g. labels out of range: a clear error
         raise
-    check_loss(loss)
+    validate_loss(loss)
     return loss
 
 
@@ -206,7 +216,8 @@ class _Meter:
             self.counted += labels.numel()
             self.pending, self.pending_numel = [], 0
 
-    def check_finite(self) -> None:
+    def assert_finite(self) -> None:
+        """Raise NonFiniteLossError if a loss since the last look is nan or inf: the run broke."""
         recent = torch.stack(self.losses[self.checked:]) if self.losses[self.checked:] else None
         if recent is not None and not torch.isfinite(recent).all():
             first = int((~torch.isfinite(recent)).nonzero()[0])

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from course_utils.repro import device_missing
 
-__all__ = ["NonFiniteLossError", "check_setup", "check_loss", "explain_loss_error", "batches"]
+__all__ = ["NonFiniteLossError", "validate_setup", "resolve_device", "validate_loss", "explain_loss_error", "batches"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -50,9 +50,8 @@ def resolve_device(model: nn.Module, device: Any) -> torch.device:
     return device
 
 
-def check_setup(model: nn.Module, loss_fn: Callable, optimizer: Any, scheduler: Any,
-                device: Any) -> torch.device:
-    """Refuse a setup that would fail obscurely or train nothing; return the device to use."""
+def validate_setup(model: nn.Module, loss_fn: Callable, optimizer: Any, scheduler: Any) -> None:
+    """Refuse a setup that would fail obscurely or train nothing (``TypeError`` / ``ValueError``)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
@@ -78,10 +77,10 @@ def check_setup(model: nn.Module, loss_fn: Callable, optimizer: Any, scheduler: 
             if not math.isfinite(lr) or lr < 0:
                 raise ValueError(f"the optimizer's lr is {lr} (parameter group {i}): it must be "
                                  f"a finite number >= 0")
-    return resolve_device(model, device)
 
 
-def check_loss(loss: Any) -> None:
+def validate_loss(loss: Any) -> None:
+    """Refuse a loss that is not a scalar tensor (``ValueError``)."""
     if not torch.is_tensor(loss) or loss.dim() != 0:
         shape = tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__
         raise ValueError(f"loss_fn must return a scalar tensor (reduction='mean'), got "

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.losses import check_sane, cross_entropy, log_softmax, quarter_means, sanity_problem, softmax
+from course_utils.losses import assert_sane, cross_entropy, log_softmax, quarter_means, sanity_problem, softmax
 
 
 def close(ours, theirs, **kw):
@@ -141,31 +141,31 @@ def test_quarter_means():
             quarter_means(too_few)
 
 
-def test_check_sane():
+def test_assert_sane():
     chance = math.log(10)
-    check_sane(chance, [1.5, 0.8, 0.5, 0.4], 10)
-    check_sane(chance, [2.2] * 20 + [13.7] + [1.0] * 79, 10)  # one spike that recovers: not divergence
+    assert_sane(chance, [1.5, 0.8, 0.5, 0.4], 10)
+    assert_sane(chance, [2.2] * 20 + [13.7] + [1.0] * 79, 10)  # one spike that recovers: not divergence
     with pytest.raises(ValueError, match="at least 4 losses"):
-        check_sane(chance, [0.5], 10)  # no quarters to judge: the caller's bug, not a verdict
+        assert_sane(chance, [0.5], 10)  # no quarters to judge: the caller's bug, not a verdict
     with pytest.raises(AssertionError, match="nan or inf"):
-        check_sane(chance, [2.0, float("inf")], 10)  # a run stopped at its first inf: diverged
+        assert_sane(chance, [2.0, float("inf")], 10)  # a run stopped at its first inf: diverged
     with pytest.raises(AssertionError, match="far from ln C"):
-        check_sane(40.0, [17.0, 5.0, 2.0, 1.0], 10)  # notebook 05's old scratch arm
+        assert_sane(40.0, [17.0, 5.0, 2.0, 1.0], 10)  # notebook 05's old scratch arm
     with pytest.raises(AssertionError, match="far from ln C"):
-        check_sane(0.3, [0.2, 0.1, 0.1, 0.1], 10)  # solved before training: a leak, not learning
+        assert_sane(0.3, [0.2, 0.1, 0.1, 0.1], 10)  # solved before training: a leak, not learning
     with pytest.raises(AssertionError, match="diverged"):
-        check_sane(chance, [2.0, 9.0, 3.0, 2.0], 10)
+        assert_sane(chance, [2.0, 9.0, 3.0, 2.0], 10)
     with pytest.raises(AssertionError, match="diverged"):
-        check_sane(chance, [2.0] * 25 + [9.0] * 25 + [1.0] * 50, 10)  # a quarter above 1.5 ln C
+        assert_sane(chance, [2.0] * 25 + [9.0] * 25 + [1.0] * 50, 10)  # a quarter above 1.5 ln C
     with pytest.raises(AssertionError, match="nan or inf"):
-        check_sane(chance, [2.0, 1.0, float("nan"), 1.0], 10)
+        assert_sane(chance, [2.0, 1.0, float("nan"), 1.0], 10)
     with pytest.raises(AssertionError, match="resnet50-scratch: did not learn"):  # no higher than 1.5 ln C, no lower
-        check_sane(chance, [2.2, 2.3, 2.3, 2.4], 10, name="resnet50-scratch")
+        assert_sane(chance, [2.2, 2.3, 2.3, 2.4], 10, name="resnet50-scratch")
     with pytest.raises(AssertionError, match="did not learn"):
-        check_sane(math.log(2), [0.6] * 50 + [0.7] * 50, 2)  # the last quarter is what counts
+        assert_sane(math.log(2), [0.6] * 50 + [0.7] * 50, 2)  # the last quarter is what counts
 
 
-def test_sanity_problem_is_check_sanes_message():
+def test_sanity_problem_is_assert_sanes_message():
     chance = math.log(10)
     assert sanity_problem(chance, [1.5, 0.8, 0.5, 0.4], 10) is None
     for first, losses in [(40.0, [17.0, 5.0, 2.0, 1.0]), (chance, [2.0, 9.0, 3.0, 2.0]),
@@ -173,5 +173,5 @@ def test_sanity_problem_is_check_sanes_message():
         problem = sanity_problem(first, losses, 10, name="arm 7")
         assert problem.startswith("arm 7: ")
         with pytest.raises(AssertionError) as raised:
-            check_sane(first, losses, 10, name="arm 7")
+            assert_sane(first, losses, 10, name="arm 7")
         assert str(raised.value) == problem

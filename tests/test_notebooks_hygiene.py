@@ -227,16 +227,16 @@ def test_implement_it_stubs_ship_unsolved():
 
 
 def test_every_comparison_asserts_the_one_sanity_check():
-    """A notebook whose code prints "A beats B" runs losses.check_sane (the evidence rules), and
+    """A notebook whose code prints "A beats B" runs losses.assert_sane (the evidence rules), and
     no notebook keeps a private first-loss threshold of its own (one definition of "sane")."""
     comparing = []
     for path in PATHS:
         code = "\n".join(c.source for c in code_cells(nbformat.read(path, as_version=4)))
         if re.search(r"\bbeats\b", code):  # a verdict "beats" printed from the runs
             comparing.append(path.name)
-            assert "check_sane(" in code, f"{path.name} compares arms but never calls check_sane"
+            assert "assert_sane(" in code, f"{path.name} compares arms but never calls assert_sane"
         own = re.search(r"abs\([^)\n]*\[0\] - math\.log\([^)\n]*\)\) <", code)
-        assert own is None, f"{path.name}: {own.group(0)!r}: use course_utils.losses.check_sane"
-        caught = re.search(r"try:\s*(#.*)?\n(\s*\S.*\n){0,2}?\s*check_sane\(", code)  # its message kept
+        assert own is None, f"{path.name}: {own.group(0)!r}: use course_utils.losses.assert_sane"
+        caught = re.search(r"try:\s*(#.*)?\n(\s*\S.*\n){0,2}?\s*assert_sane\(", code)  # its message kept
         assert caught is None, f"{path.name}: {caught.group(0)!r}: use losses.sanity_problem instead"
     assert len(comparing) >= 4, comparing  # notebooks 04-07 compare arms
