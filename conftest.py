@@ -78,9 +78,9 @@ def pytest_ignore_collect(collection_path, config):
 
 
 #: Notebooks that fill a cache which later ones read (the course ResNet-50, the GPT and its SFT
-#: runs), with the tests that read it, English and Chinese. `make test` runs two pytest-xdist
-#: workers: each chain goes to one worker as a whole, in this order, and first, since it is the
-#: longest work there is.
+#: runs), with the tests that read it, English and Chinese. Under pytest-xdist (`make test` on
+#: four cores or more) each chain goes to one worker as a whole, in this order, and first, since it
+#: is the longest work there is.
 CHAINS = {
     "resnet50": ("04_developing_a_deep_model", "05_finetuning_resnet50",
                  "test_one_transfer_cell_reruns_to_the_stored_accuracy"),

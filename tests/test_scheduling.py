@@ -1,4 +1,4 @@
-"""`make test` runs two pytest-xdist workers; conftest.py decides what must share one worker."""
+"""Under pytest-xdist (`make test` on 4+ cores), conftest.py decides what must share one worker."""
 
 import importlib.util
 import re
