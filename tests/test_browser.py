@@ -22,7 +22,7 @@ timings, widgets, blocked outside requests), the notebook as the browser ran it
 ...). Without Chromium or Playwright the test skips, except under CI (``$CI`` set), where it
 fails. ``$COURSE_BROWSER_TIMEOUT`` (s, default 900) bounds one notebook's Run All.
 
-The Chinese twins of the three heaviest notebooks (:data:`ZH_SKIPPED`) are skipped unless
+The Chinese twins of the four heaviest notebooks (:data:`ZH_SKIPPED`) are skipped unless
 ``$COURSE_BROWSER_ALL_ZH=1``: they take 4 of CI's 30 minutes, and add no code the browser has
 not run (their code is the English twin's, cell for cell: ``tests/test_zh_drift.py``). What is
 Chinese about them is still checked: strict nbval runs them in Chinese (a glyph missing from the
