@@ -12,6 +12,7 @@ on the command line (``pytest notebooks/03_x.ipynb``) is always checked by nbval
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 from tools.nbenv import OUTPUTS_CPU, ROOT, configure_env, cpu_kind
@@ -103,7 +104,11 @@ def group_of(nodeid: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the chains first, in order; the rest keeps its order."""
+    """On a pytest-xdist worker, run the chains first, in order; the rest keeps its order. In one
+    process the order stays pytest's, where each cache is filled before it is read (the browser
+    test's module, which opens JupyterLab once, stays in one piece)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     chains = list(CHAINS)
     rank = {}
     for index, item in enumerate(items):

@@ -43,3 +43,19 @@ def test_every_chain_member_exists(chain):
         p.read_text() for p in (ROOT / "tests").glob("test_*.py")), re.M))
     for member in conftest.CHAINS[chain]:
         assert member in notebooks | tests, f"{member} (chain {chain!r}) names no notebook or test"
+
+
+def test_only_a_worker_runs_the_chains_first(monkeypatch):
+    class Item:
+        def __init__(self, nodeid):
+            self.nodeid = nodeid
+
+    ids = ["tests/test_gpt.py::test_a", "notebooks/zh/08_instruction_tuning.ipynb::Cell 0",
+           "tests/test_browser.py::test_notebook_runs_in_jupyterlab[04_developing_a_deep_model.ipynb]"]
+    items = [Item(i) for i in ids]
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [i.nodeid for i in items] == ids  # one process: pytest's order, the browser module whole
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [i.nodeid for i in items] == [ids[2], ids[1], ids[0]]  # resnet50, then gpt, then the rest
