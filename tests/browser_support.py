@@ -571,29 +571,30 @@ def chinese_problems(page, notebook: str, executed: nbformat.NotebookNode, seen:
     return problems
 
 
-def _try_exercise(page, root, ex: ExerciseCell) -> list[str]:
+def _try_exercise(page, root, ex: ExerciseCell, respond_within: float = 15.0) -> list[str]:
     """Type a wrong answer and Check; type the notebook's own right answer and press Enter;
-    open the hint and the solution. Each step must change what the learner sees."""
+    open the hint and the solution. Each step must change what the learner sees within
+    ``respond_within`` seconds."""
     from playwright.sync_api import Error, expect
 
-    where = f"cell {ex.cell} ({ex.name}.widget())"
+    where, wait_ms = f"cell {ex.cell} ({ex.name}.widget())", respond_within * 1000
     answer, verdict = root.locator(".course-exercise-answer input"), root.locator(".course-exercise-verdict")
     extra = root.locator(".course-exercise-extra")
     try:
         root.scroll_into_view_if_needed()
         answer.fill(WRONG_ANSWER)
         root.locator("button.course-exercise-check").click()
-        expect(verdict).to_contain_text("❌", timeout=15_000)
+        expect(verdict).to_contain_text("❌", timeout=wait_ms)
         expect(verdict).to_have_class(re.compile(r"\bcourse-exercise-wrong\b"))
         if ex.answer is not None:
             answer.fill(ex.answer)
             answer.press("Enter")
-            expect(verdict).to_contain_text("✅", timeout=15_000)
+            expect(verdict).to_contain_text("✅", timeout=wait_ms)
         for button, word in (("hint", "Hint|提示"), ("reveal", "Solution|解答")):  # English or Chinese
             button = root.locator(f"button.course-exercise-{button}")
             if button.is_enabled():
                 button.click()
-                expect(extra).to_contain_text(re.compile(word), timeout=15_000)
+                expect(extra).to_contain_text(re.compile(word), timeout=wait_ms)
     except (AssertionError, Error) as exc:
         first = str(exc).strip().splitlines()[0][:300]
         return [f"{where}: the exercise did not respond as a learner expects: {first}"]
@@ -647,7 +648,8 @@ def _screenshot_full(page, path: Path, max_height: int = 16_000) -> None:
     page.set_viewport_size(size)
 
 
-def _interact(page, expect: Expectations, report: NotebookReport, exercise_shot: Path) -> list[Path]:
+def _interact(page, expect: Expectations, report: NotebookReport, exercise_shot: Path,
+              respond_within: float = 15.0) -> list[Path]:
     """Move each interact's slider, then answer each exercise; screenshot the first exercise."""
     mark, shots = time.monotonic(), []
     for interact in page.locator(f"{PANEL} .widget-interact:has(.noUi-handle)").all():
@@ -660,7 +662,7 @@ def _interact(page, expect: Expectations, report: NotebookReport, exercise_shot:
         cell = page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(ex.cell)
         root = cell.locator(".course-exercise").first
         if root.count():  # a missing widget is reported by _dom_problems already
-            found = _try_exercise(page, root, ex)
+            found = _try_exercise(page, root, ex, respond_within)
             report.problems += found
             report.exercises_checked += not found
             if not shots:
@@ -672,12 +674,14 @@ def _interact(page, expect: Expectations, report: NotebookReport, exercise_shot:
 
 def run_notebook(context, server: LabServer, notebook: str, source: nbformat.NotebookNode,
                  artifacts: Path, timeout: float = 900.0,
-                 blocked: list[str] | None = None, strict: bool = True) -> NotebookReport:
+                 blocked: list[str] | None = None, strict: bool = True,
+                 respond_within: float = 15.0) -> NotebookReport:
     """Open ``notebook`` (path relative to the server root), Run All, check, click, screenshot.
 
     ``source`` is the notebook as stored (what to expect); ``blocked`` the list
     :func:`launch_chromium` fills (this notebook's share goes into the report). ``strict``: also
     compare every output with the stored one as ``pytest --nbval`` does (a problem per cell).
+    ``respond_within``: the seconds an exercise widget gets to answer each click.
     """
     # artifacts of notebooks/zh/NN_x.ipynb are named zh-NN_x.* (beside the English NN_x.*)
     stem = "-".join(Path(notebook).parts[1:-1] + (Path(notebook).stem,))
@@ -716,7 +720,7 @@ def run_notebook(context, server: LabServer, notebook: str, source: nbformat.Not
         report.widgets = {kind: page.locator(f"{PANEL} {sel}").count() for kind, sel in _WIDGET_KINDS.items()}
         report.seconds["checks"] = time.monotonic() - mark
         if not stuck:  # a busy or dead kernel answers no click: that is reported already
-            shots += _interact(page, expect, report, artifacts / f"{stem}-exercise.png")
+            shots += _interact(page, expect, report, artifacts / f"{stem}-exercise.png", respond_within)
         _screenshot_full(page, artifacts / f"{stem}.png")
         shots.append(artifacts / f"{stem}.png")
     except Exception as exc:  # Playwright timeouts and the like: a problem, with a picture
