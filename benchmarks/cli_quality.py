@@ -188,7 +188,8 @@ def run(seeds: int, test_per_class: int, ks=(10, 50), out: Path = Path("benchmar
                         status, text, cpu, wall = cli(argv + ([] if arm == "auto" else ["--strategy", arm]))
                         assert status == 0, text
                         if arm == "auto" and k == min(ks) and target == targets[0] and seed == 0:
-                            (out / "cli_quality_example.txt").write_text(text)
+                            # the README's names for the model file (the run's is in a temp folder)
+                            (out / "cli_quality_example.txt").write_text(text.replace(str(model), "model.pt"))
                         chosen = next((line for line in text.splitlines() if line.startswith("auto chose")), "")
                         status, _, _, _ = cli(["predict", "--model", str(model), str(tmp / "test"),
                                                "--csv", str(csv_path)])
