@@ -4,7 +4,9 @@ The notebooks' sweeps (notebook 04's depth arms, notebook 06's recipes) are many
 single-threaded trainings that do not depend on each other. On a 2-core machine one thread per
 job and two jobs at a time is about twice as fast as one job at a time, and the results are the
 same bits: every job seeds itself, and a job's numbers depend on its thread count, not on which
-process runs it.
+process runs it. :func:`fork_map` runs a list of jobs; :func:`fork_chains` runs chains of jobs in
+which each job may depend on the one before (a learning-rate sweep that stops early), a free
+worker taking the next job of any chain.
 
 Workers are *forked* so that they see the caller's functions and data (closures, notebook
 variables) without pickling them; only the results travel back. A forked child cannot use the
@@ -18,14 +20,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
 from typing import TypeVar
 
 import torch
 
-__all__ = ["available_workers", "fork_map"]
+__all__ = ["available_workers", "fork_chains", "fork_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,6 +43,15 @@ def available_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _workers(workers: int | None) -> int:
+    """``workers``, checked; ``None``: every available core."""
+    if workers is None:
+        return available_workers()
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive int (or None for every core), got {workers!r}")
+    return workers
 
 
 def _can_fork() -> bool:
@@ -59,10 +72,7 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = Non
     is 1, there are fewer than 2 items, or forking is unavailable or unsafe, this is the plain loop.
     An exception in a job is raised here, as in the loop.
     """
-    if workers is None:
-        workers = available_workers()
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers must be a positive int (or None for every core), got {workers!r}")
+    workers = _workers(workers)
     items = list(items)
     workers = min(workers, len(items))
     if workers <= 1 or not _can_fork():
@@ -76,3 +86,71 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = Non
                 return pool.map(_run_job, range(len(items)), chunksize=1)
     finally:
         _JOBS.pop()
+
+
+def _run_item(item):
+    fn, _ = _JOBS[-1]
+    return fn(item)
+
+
+def _drive(chain: Generator, fn: Callable):
+    """Run one chain in this process: send it ``fn`` of each item it yields; its return value."""
+    try:
+        item = next(chain)
+        while True:
+            item = chain.send(fn(item))
+    except StopIteration as stop:
+        return stop.value
+
+
+def fork_chains(fn: Callable[[T], R], chains: Iterable[Generator[T, R, object]],
+                workers: int | None = None) -> list:
+    """Drive every generator of ``chains`` (each yields an item and is sent ``fn(item)`` back, until
+    it returns); their return values, in order.
+
+    A chain's items run one after another, so each may depend on the results before it (a sweep
+    that stops early, then its seeds); items of different chains run at the same time in up to
+    ``workers`` forked processes, and a worker that comes free takes the next item that is ready,
+    from whichever chain. So unequal chains keep every core busy, where :func:`fork_map` over the
+    chains would leave a core idle while the longest one finishes. The chains' own code runs in
+    this process; forking happens under the same conditions as :func:`fork_map`, and the results
+    are the same as :func:`fork_map`'s plain loop.
+    """
+    workers = _workers(workers)
+    chains = list(chains)
+    workers = min(workers, len(chains))
+    if workers <= 1 or not _can_fork():
+        return [_drive(chain, fn) for chain in chains]
+    results: list = [None] * len(chains)
+    ready: deque = deque()  # (chain index, item) that may start now
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # (chain index, ok, result or exception)
+
+    def advance(index: int, *sent) -> None:  # the chain's next item, or its return value
+        try:
+            ready.append((index, chains[index].send(*sent) if sent else next(chains[index])))
+        except StopIteration as stop:
+            results[index] = stop.value
+
+    for index in range(len(chains)):
+        advance(index)
+    _JOBS.append((fn, None))
+    try:
+        with warnings.catch_warnings():  # as in fork_map
+            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                running = 0
+                while ready or running:
+                    while ready and running < workers:
+                        index, item = ready.popleft()
+                        pool.apply_async(_run_item, (item,),
+                                         callback=lambda r, i=index: finished.put((i, True, r)),
+                                         error_callback=lambda e, i=index: finished.put((i, False, e)))
+                        running += 1
+                    index, ok, result = finished.get()
+                    running -= 1
+                    if not ok:
+                        raise result
+                    advance(index, result)
+    finally:
+        _JOBS.pop()
+    return results

@@ -1,4 +1,4 @@
-"""course_utils.parallel.fork_map: the loop's results, in order, from forked workers."""
+"""course_utils.parallel: fork_map and fork_chains give the loop's results, in order, from forked workers."""
 
 import os
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from course_utils.parallel import available_workers, fork_map
+from course_utils.parallel import available_workers, fork_chains, fork_map
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
 
@@ -98,3 +98,84 @@ def test_bad_worker_counts_are_refused(workers):
 
 def test_available_workers_is_a_positive_int():
     assert isinstance(available_workers(), int) and available_workers() >= 1
+
+
+def countdown(start: int, log: list | None = None):
+    """A chain: yields seeds, each next one computed from the result it was sent; returns the results."""
+    results, seed = [], start
+    while seed > 0:
+        loss, _ = result = yield seed
+        results.append(result)
+        if log is not None:
+            log.append(seed)
+        seed = seed - 1 - int(loss * 1000) % 2  # the next job depends on this one's result
+    return results
+
+
+def driven_by_hand(start: int) -> list:
+    chain, results = countdown(start), None
+    try:
+        seed = next(chain)
+        while True:
+            seed = chain.send(seeded_training(seed))
+    except StopIteration as stop:
+        results = stop.value
+    return results
+
+
+@linux
+def test_chains_give_the_loops_results_in_input_order(one_thread):
+    starts = [7, 2, 5, 1, 9]
+    by_hand = [driven_by_hand(s) for s in starts]
+    assert all(len(r) >= 1 for r in by_hand)
+    for workers in (1, 2, 3):
+        got = fork_chains(seeded_training, [countdown(s) for s in starts], workers=workers)
+        assert len(got) == len(by_hand)
+        for mine, theirs in zip(got, by_hand):
+            assert [loss for loss, _ in mine] == [loss for loss, _ in theirs]
+            assert all(torch.equal(a, b) for (_, a), (_, b) in zip(mine, theirs))
+
+
+@linux
+def test_chains_run_their_jobs_in_other_processes_in_order(one_thread):
+    logs = [[], []]
+    pids = fork_chains(lambda seed: os.getpid(), [countdown(0), pids_chain(3, logs[0]), pids_chain(4, logs[1])],
+                       workers=2)
+    assert pids[0] == []
+    assert os.getpid() not in pids[1] + pids[2]
+    assert logs == [[3, 2, 1], [4, 3, 2, 1]]  # each chain's jobs one after another, in its order
+
+
+def pids_chain(n: int, log: list):
+    pids = []
+    for seed in range(n, 0, -1):
+        pids.append((yield seed))
+        log.append(seed)
+    return pids
+
+
+def test_chains_on_several_threads_run_in_this_process():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pids = fork_chains(lambda seed: os.getpid(), [pids_chain(2, []), pids_chain(3, [])], workers=2)
+    finally:
+        torch.set_num_threads(previous)
+    assert set(pids[0] + pids[1]) == {os.getpid()}
+
+
+@linux
+def test_an_exception_in_a_chained_job_reaches_the_caller(one_thread):
+    def job(seed):
+        if seed == 2:
+            raise KeyError(f"job {seed} failed")
+        return seed
+
+    with pytest.raises(KeyError, match="job 2 failed"):
+        fork_chains(job, [pids_chain(1, []), pids_chain(3, [])], workers=2)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_bad_worker_counts_are_refused_by_fork_chains(workers):
+    with pytest.raises(ValueError, match="workers must be a positive int"):
+        fork_chains(str, [pids_chain(1, [])], workers=workers)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from course_utils.losses import sanity_problem
-from course_utils.parallel import fork_map
+from course_utils.parallel import fork_chains
 from course_utils.printed import say
 from course_utils.training import evaluate
 
@@ -148,15 +148,17 @@ def sweep_arms(arms: dict[str, Callable[[], nn.Module]], train_set: Dataset, tes
     the sane rates are taken from the lowest final loss up, and the first one at which the other
     seeds pass the check too is kept. An arm with no such rate is missing from ``runs``.
 
-    The arms are independent: ``workers > 1`` runs them in that many forked processes
-    (:func:`course_utils.parallel.fork_map`), with the same results as one after another.
+    The arms are independent: ``workers > 1`` runs their training runs in that many forked
+    processes (:func:`course_utils.parallel.fork_chains`: an arm's runs in order, a free process
+    taking the next run of any arm), with the same results as one after another.
     """
 
-    def one_arm(name: str):
-        rejected: dict[tuple[str, float, int], str] = {}
+    def run(key: tuple[str, float, int]) -> Run:
+        name, lr, seed = key
+        return train_arm(arms[name], lr, seed, train_set, test_set, steps)
 
-        def run(lr: float, seed: int) -> Run:
-            return train_arm(arms[name], lr, seed, train_set, test_set, steps)
+    def one_arm(name: str):  # yields the runs it needs, (name, lr, seed); is sent their results
+        rejected: dict[tuple[str, float, int], str] = {}
 
         def sane(lr: float, seed: int, run_: Run) -> bool:
             losses, _ = run_
@@ -169,7 +171,7 @@ def sweep_arms(arms: dict[str, Callable[[], nn.Module]], train_set: Dataset, tes
         tried: dict[float, Run] = {}
         best = math.inf
         for lr in lrs:
-            tried[lr] = run(lr, seeds[0])
+            tried[lr] = yield name, lr, seeds[0]
             if sane(lr, seeds[0], tried[lr]) and final_loss(*tried[lr]) < best:
                 best = final_loss(*tried[lr])
             elif best < math.inf:
@@ -177,13 +179,15 @@ def sweep_arms(arms: dict[str, Callable[[], nn.Module]], train_set: Dataset, tes
         ranked = sorted((lr for lr in tried if (name, lr, seeds[0]) not in rejected),
                         key=lambda lr: final_loss(*tried[lr]))
         for lr in ranked:
-            others = [run(lr, seed) for seed in seeds[1:]]
+            others = []
+            for seed in seeds[1:]:
+                others.append((yield name, lr, seed))
             if all([sane(lr, seed, r) for seed, r in zip(seeds[1:], others)]):
                 return tried, (lr, [tried[lr]] + others), rejected
         return tried, None, rejected
 
     result = SweepResult(tuple(lrs), tuple(seeds))
-    for name, (tried, chosen, rejected) in zip(arms, fork_map(one_arm, list(arms), workers)):
+    for name, (tried, chosen, rejected) in zip(arms, fork_chains(run, [one_arm(name) for name in arms], workers)):
         result.sweep[name] = tried
         if chosen is not None:
             result.runs[name] = chosen
