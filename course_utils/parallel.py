@@ -9,7 +9,7 @@ which each job may depend on the one before (a learning-rate sweep that stops ea
 worker taking the next job of any chain.
 
 Workers are *forked* so that they see the caller's functions and data (closures, notebook
-variables) without pickling them; only the results travel back. A forked child cannot use the
+variables) without pickling them; only each job's item and result travel. A forked child cannot use the
 parent's OpenMP thread pool (a matmul on 2 threads hangs there), so the jobs are forked only when
 the caller runs on one thread (``torch.set_num_threads(1)``). Otherwise, and where forking is
 unavailable or unsafe (Windows, macOS's default, a process that has initialized CUDA), the jobs run
@@ -34,7 +34,7 @@ __all__ = ["available_workers", "fork_chains", "fork_map"]
 T = TypeVar("T")
 R = TypeVar("R")
 
-_JOBS: list = []  # (fn, items) of the running fork_map, read by the forked workers
+_JOBS: list = []  # the fn of the running fork_chains, read by the forked workers
 
 
 def available_workers() -> int:
@@ -59,38 +59,24 @@ def _can_fork() -> bool:
             and not torch.cuda.is_initialized() and torch.get_num_threads() == 1)
 
 
-def _run_job(index: int):
-    fn, items = _JOBS[-1]
-    return fn(items[index])
-
-
 def fork_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
     """``[fn(item) for item in items]``, computed by up to ``workers`` forked processes.
 
     ``workers=None`` uses every available core. The jobs are forked only when the caller runs on
     one thread (pin it first: ``course_utils.repro.pin_threads(1)``); otherwise, or when ``workers``
     is 1, there are fewer than 2 items, or forking is unavailable or unsafe, this is the plain loop.
-    An exception in a job is raised here, as in the loop.
+    An exception in a job is raised here, as in the loop. (Each item is a chain of one job of
+    :func:`fork_chains`.)
     """
-    workers = _workers(workers)
-    items = list(items)
-    workers = min(workers, len(items))
-    if workers <= 1 or not _can_fork():
-        return [fn(item) for item in items]
-    _JOBS.append((fn, items))
-    try:
-        with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process
-            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-            context = multiprocessing.get_context("fork")
-            with context.Pool(workers) as pool:
-                return pool.map(_run_job, range(len(items)), chunksize=1)
-    finally:
-        _JOBS.pop()
+    return fork_chains(fn, [_one_job(item) for item in items], workers)
+
+
+def _one_job(item):
+    return (yield item)
 
 
 def _run_item(item):
-    fn, _ = _JOBS[-1]
-    return fn(item)
+    return _JOBS[-1](item)
 
 
 def _drive(chain: Generator, fn: Callable):
@@ -113,8 +99,8 @@ def fork_chains(fn: Callable[[T], R], chains: Iterable[Generator[T, R, object]],
     ``workers`` forked processes, and a worker that comes free takes the next item that is ready,
     from whichever chain. So unequal chains keep every core busy, where :func:`fork_map` over the
     chains would leave a core idle while the longest one finishes. The chains' own code runs in
-    this process; forking happens under the same conditions as :func:`fork_map`, and the results
-    are the same as :func:`fork_map`'s plain loop.
+    this process; forking happens under the same conditions as :func:`fork_map` (with fewer than 2
+    chains, ``fn`` runs here), and the results are the same as driving the chains one after another here.
     """
     workers = _workers(workers)
     chains = list(chains)
@@ -133,9 +119,9 @@ def fork_chains(fn: Callable[[T], R], chains: Iterable[Generator[T, R, object]],
 
     for index in range(len(chains)):
         advance(index)
-    _JOBS.append((fn, None))
+    _JOBS.append(fn)
     try:
-        with warnings.catch_warnings():  # as in fork_map
+        with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process
             warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 running = 0
