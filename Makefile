@@ -10,7 +10,7 @@ LOCK   := constraints-test.txt
 # (four threads on two cores waste a third more CPU time). conftest.py groups what must share a worker.
 WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n >= 4 ? n / 2 : 0 )))
 
-.PHONY: lab test install lock floors notebooks sync-notebooks budget doctor clean
+.PHONY: lab test check install lock floors notebooks sync-notebooks budget doctor clean
 
 ## lab: create .venv if missing, install the course (pyproject's ranges), open JupyterLab on notebooks/
 lab: $(STAMP)
@@ -21,6 +21,14 @@ lab: $(STAMP)
 test: $(LOCKED)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
+
+## check: while you work (minutes, not a quarter of an hour): ruff, the unit tests, and strict nbval of the
+## notebooks your change can affect (`python -m tools.affected --why` says which and why); no browser.
+## `make test` checks everything before you push, and CI runs it.
+check: $(LOCKED)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m tools.affected --why
+	$(BIN)/python -m pytest -m "not browser" --durations=10 tests $$($(BIN)/python -m tools.affected)
 
 install: $(STAMP)
 

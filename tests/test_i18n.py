@@ -23,7 +23,7 @@ from course_utils.exercises import MESSAGES, Exercise, answer_key
 from course_utils.exercises.checks_gpt import _near_misses
 from course_utils.gpt import Block, GPTConfig
 from course_utils.plots import PLOT_TEXT
-from tests.package_modules import module_files
+from tools.import_graph import module_files
 from tools.nbenv import NOTEBOOKS
 from tools.sync_notebooks import course_config, setup_source
 

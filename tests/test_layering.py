@@ -11,7 +11,7 @@ import ast
 import re
 from pathlib import Path
 
-from tests.package_modules import module_files
+from tools.import_graph import graph, module_files, our_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_utils"
@@ -40,30 +40,6 @@ def role(name: str) -> str:
     if top in SUBPACKAGES or top == "__main__":
         return top
     return "toolkit" if top in TOOLKIT else "lessons"
-
-
-def our_imports(name: str, source: str) -> set[str]:
-    """The modules of ours that module ``name`` (its ``source``) imports (``from course_utils.p
-    import m`` imports ``p.m`` when ``p.m`` is a module, else ``p``)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            parts = node.module.split(".")
-            if parts[0] != "course_utils":
-                continue
-            base = ".".join(parts[1:])
-            for alias in node.names:
-                inner = f"{base}.{alias.name}" if base else alias.name
-                found.add(inner if inner in MODULES else base)
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".", 1)[1] for a in node.names if a.name.startswith("course_utils.")}
-        elif isinstance(node, ast.ImportFrom) and node.level:
-            raise AssertionError(f"{name}: use absolute imports (from course_utils.x import y)")
-    return found - {name, ""}
-
-
-def graph() -> dict[str, set[str]]:
-    return {name: our_imports(name, path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
 
 
 def floors() -> dict[str, int]:

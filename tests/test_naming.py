@@ -15,7 +15,7 @@ import ast
 
 import pytest
 
-from tests.package_modules import module_files
+from tools.import_graph import module_files
 
 REPORTS = {"Verdict", "Check"}
 RAISING = ("assert_", "validate_")
