@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from course_utils.exercises import MESSAGES as COMMON, Verdict
-from course_utils.i18n import message, translate
+from course_utils.exercises.checks import _Mismatch, _run
+from course_utils.i18n import message
 
 __all__ = ["check_finetune_setup"]
 
@@ -70,10 +71,6 @@ MESSAGES: dict[str, str] = {
         "正确：新的 {n} 类分类头；{trained} 可训练（{p:,} 个参数），其余冻结，批量规范化统计量也冻结；各一个参数组，"
         "学习率 fc {fc:g}、layer4 {l4:g}、layer3 {l3:g}。",
 }
-
-
-class _Mismatch(Exception):
-    """Raised inside the checker with the message for the learner."""
 
 
 def _say(template: str, **values: Any) -> str:
@@ -207,10 +204,4 @@ def check_finetune_setup(setup: Callable[[nn.Module, int, float], Any]) -> Verdi
                     n=num_classes, trained=trained, p=n_trained, fc=expected["fc"],
                     l4=expected["layer4"], l3=expected["layer3"])
 
-    try:
-        return Verdict(True, checker())
-    except NotImplementedError:
-        return Verdict(False, translate(COMMON, "Not implemented yet: replace `raise NotImplementedError` with your "
-                                                "code, then run this cell again."), waiting=True)
-    except _Mismatch as mismatch:
-        return Verdict(False, str(mismatch))
+    return _run(checker)
