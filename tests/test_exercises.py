@@ -13,7 +13,8 @@ import torchvision
 from torch import nn
 
 from course_utils import i18n
-from course_utils.exercises import Exercise, Verdict, answer_key, parse_answer, plain_text
+from course_utils.exercises import Exercise, Verdict, answer_key, plain_text
+from course_utils.exercises.typed import parse_answer
 from course_utils.memory import training_flops, training_state_bytes
 from course_utils.params import count_parameters, expected_parameters
 from course_utils.peft import LoRALinear

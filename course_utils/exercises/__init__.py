@@ -29,7 +29,6 @@ from __future__ import annotations
 import html
 import math
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -37,6 +36,7 @@ from typing import Any
 
 from course_utils import i18n
 from course_utils.exercises import answer_key
+from course_utils.exercises.typed import normal_text, parse_answer
 from course_utils.i18n import message, translate
 
 __all__ = ["MESSAGES", "Verdict", "Exercise"]
@@ -112,39 +112,6 @@ class Verdict:
 
     def __bool__(self) -> bool:
         return self.correct
-
-
-# What a Chinese input method types for digits and signs, mapped to ASCII after NFKC
-# (NFKC already turns full-width digits, '，', '．' and '－' into ASCII).
-_IME = str.maketrans({"。": ".", "、": ",", "−": "-", "–": "-", "﹣": "-"})
-_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")  # 1,010 / 25,557,032.5
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")                       # 0,5 / 1,25 (not thousands)
-
-
-def parse_answer(text: Any) -> Any:
-    """Turn typed text into a number when it looks like one, else return the stripped text.
-
-    Full-width characters and ``。`` are read as ASCII ('０．５' and '0。5' -> 0.5). A comma is a
-    thousands separator only where it groups by three after a non-zero digit ('1,010' -> 1010);
-    a single other comma is a decimal comma ('0,5' -> 0.5, '1,25' -> 1.25). A trailing sentence
-    point is ignored ('0.91。' -> 0.91); '_' and spaces inside numbers are separators.
-    """
-    if not isinstance(text, str):
-        return text
-    stripped = unicodedata.normalize("NFKC", text).translate(_IME).strip()
-    cleaned = re.sub(r"(?<=\d)[ _](?=\d)", "", stripped)
-    if cleaned.endswith(".") and cleaned[:-1].strip():
-        cleaned = cleaned[:-1]
-    if _THOUSANDS.fullmatch(cleaned):
-        cleaned = cleaned.replace(",", "")
-    elif _DECIMAL_COMMA.fullmatch(cleaned):
-        cleaned = cleaned.replace(",", ".")
-    for kind in (int, float):
-        try:
-            return kind(cleaned)
-        except ValueError:
-            pass
-    return text.strip()
 
 
 def plain_text(markup: str) -> str:
@@ -231,7 +198,7 @@ class Exercise:
                 return False
             return math.isclose(value, expected, rel_tol=self.rel_tol, abs_tol=1e-12)
         accepted = expected if isinstance(expected, (list, tuple)) else [expected]
-        return _normal_text(value) in {_normal_text(a) for a in accepted}
+        return normal_text(value) in {normal_text(a) for a in accepted}
 
     def widget(self):
         """An interactive version for JupyterLab/Colab (needs ipywidgets).
@@ -313,9 +280,3 @@ def _exercise_box():
             return data
 
     return ExerciseBox
-
-
-def _normal_text(value: Any) -> str:
-    """Text as compared: NFKC, lower case, single spaces, no final sentence point."""
-    text = " ".join(unicodedata.normalize("NFKC", str(value)).lower().split())
-    return text.rstrip("。.")
