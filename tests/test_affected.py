@@ -79,3 +79,8 @@ def test_the_command_prints_notebook_paths_only(capsys):
     assert main(["--base", "HEAD"]) == 0
     printed = capsys.readouterr().out.split()
     assert all(line in EN + ZH for line in printed), printed
+
+
+def test_an_unknown_base_is_a_clear_error():
+    with pytest.raises(SystemExit, match="cannot compare with 'no-such-revision'"):
+        main(["--base", "no-such-revision"])

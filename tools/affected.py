@@ -100,7 +100,10 @@ def changed_files(base: str | None) -> list[str]:
     """Files changed since ``base`` (default: the merge-base with main), committed or not, and
     the untracked files git does not ignore."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        except FileNotFoundError:
+            raise SystemExit("tools.affected: git is not installed; run `make test` (every notebook) instead") from None
 
     if base is None:
         for candidate in ("origin/main", "main"):
@@ -112,7 +115,10 @@ def changed_files(base: str | None) -> list[str]:
         else:
             raise SystemExit("tools.affected: no branch 'main' or 'origin/main' to compare with; "
                              "pass --base REV")
-    tracked = git("diff", "--name-only", base).splitlines()
+    try:
+        tracked = git("diff", "--name-only", base).splitlines()
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"tools.affected: git cannot compare with {base!r}: {exc.stderr.strip()[:200]}") from None
     untracked = git("ls-files", "--others", "--exclude-standard").splitlines()
     return sorted(set(tracked) | set(untracked))
 
