@@ -73,7 +73,7 @@ def affected(changed: list[str], notebooks: list[PurePosixPath] | None = None) -
         notebooks = [PurePosixPath(p.relative_to(ROOT).as_posix()) for p in found]
     why: dict[PurePosixPath, str] = {}
     files = module_files()
-    modules: dict[str, str] = {}  # changed module -> the file that changed it
+    modules: set[str] = set()  # the changed modules of course_utils
     for name in changed:
         path = PurePosixPath(name)
         if any(name == e or (e.endswith("/") and name.startswith(e)) for e in EVERYTHING):
@@ -84,10 +84,9 @@ def affected(changed: list[str], notebooks: list[PurePosixPath] | None = None) -
                 if nb in notebooks:
                     why.setdefault(nb, f"{name} changed" if nb == path else f"its twin {name} changed")
         elif path.parts[0] == "course_utils":
-            for module in _changed_modules(path, files):
-                modules.setdefault(module, name)
+            modules |= _changed_modules(path, files)
     if modules:
-        reached = _importers(set(modules))
+        reached = _importers(modules)
         for nb in notebooks:
             hit = sorted(_with_packages(notebook_imports(ROOT / nb)) & reached)
             if hit:
