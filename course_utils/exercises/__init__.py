@@ -1,7 +1,8 @@
 """Self-checking exercises: a question, an answer box, a check button, a hint and a solution.
 
 The subpackage ``course_utils.exercises`` also holds the answer key
-(:mod:`~course_utils.exercises.answer_key`) and the checkers of the notebooks' "implement it"
+(:mod:`~course_utils.exercises.answer_key`), how a typed answer is read
+(:mod:`~course_utils.exercises.typed`) and the checkers of the notebooks' "implement it"
 cells (:mod:`~course_utils.exercises.checks` and the ``checks_*`` modules).
 
 The same exercise works two ways:
