@@ -11,9 +11,9 @@ import pytest
 
 from tools.affected import affected, main
 from tools.import_graph import ROOT, module_files
+from tools.nbenv import all_notebooks
 
-EN = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("*.ipynb"))
-ZH = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks" / "zh").glob("*.ipynb"))
+NOTEBOOKS = [p.relative_to(ROOT).as_posix() for p in all_notebooks()]  # English, then Chinese
 
 
 def test_a_notebook_brings_itself_and_its_twin_only():
@@ -28,12 +28,12 @@ def test_prose_benchmarks_and_unit_tests_bring_no_notebook():
 @pytest.mark.parametrize("shared", ["pyproject.toml", "constraints-test.txt", "conftest.py",
                                     "tests/nbval_sanitize.cfg"])
 def test_what_every_run_shares_brings_every_notebook_english_first(shared):
-    assert list(affected([shared])) == EN + ZH
+    assert list(affected([shared])) == NOTEBOOKS
 
 
 def test_the_command_line_reaches_the_notebook_that_runs_it():
     found = affected(["course_utils/cli/predict.py"])
-    runs_cli = [nb for nb in EN + ZH if "-m course_utils" in _code(nb)]
+    runs_cli = [nb for nb in NOTEBOOKS if "-m course_utils" in _code(nb)]
     assert runs_cli and set(runs_cli) <= set(found)
 
 
@@ -78,7 +78,7 @@ def test_every_module_a_notebook_loads_brings_that_notebook(notebook):
 def test_the_command_prints_notebook_paths_only(capsys):
     assert main(["--base", "HEAD"]) == 0
     printed = capsys.readouterr().out.split()
-    assert all(line in EN + ZH for line in printed), printed
+    assert all(line in NOTEBOOKS for line in printed), printed
 
 
 def test_an_unknown_base_is_a_clear_error():

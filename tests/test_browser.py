@@ -43,9 +43,9 @@ import pytest
 
 import tests.browser_support as support
 from tests.browser_support import LabServer, expectations, launch_chromium, run_notebook
-from tools.nbenv import NOTEBOOKS, ROOT
+from tools.nbenv import NOTEBOOKS, ROOT, all_notebooks
 
-NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
+NOTEBOOK_PATHS = all_notebooks()
 ZH_SKIPPED = ("04_developing_a_deep_model.ipynb", "06_large_models.ipynb", "07_small_gpt.ipynb",
               "08_instruction_tuning.ipynb")
 SKIP_ZH = pytest.mark.skipif(os.environ.get("COURSE_BROWSER_ALL_ZH") != "1",

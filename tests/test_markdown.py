@@ -14,9 +14,9 @@ import nbformat
 import pytest
 from markdown_it import MarkdownIt
 
-from tools.nbenv import NOTEBOOKS
+from tools.nbenv import NOTEBOOKS, all_notebooks
 
-PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
+PATHS = all_notebooks()
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
 CODE = re.compile(r"<code>.*?</code>|<pre>.*?</pre>", re.S)
 LITERAL_STAR = re.compile(r"(?<![\\\w*])\*{1,2}(?=[^\s*\d])|(?<=[^\s*\d])\*{1,2}(?![\w*])")

@@ -22,17 +22,11 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from tools.import_graph import ROOT, graph, module_files, notebook_imports
+from tools.nbenv import all_notebooks
 
 #: Changes that can move every notebook's outputs (paths relative to the repository, "/" = a folder).
 EVERYTHING = ("pyproject.toml", "constraints-test.txt", "conftest.py", "data/", "tools/nbenv.py",
               "tests/stored_outputs.py", "tests/nbval_sanitize.cfg")
-
-
-def _twin(path: PurePosixPath) -> PurePosixPath:
-    """notebooks/NN.ipynb <-> notebooks/zh/NN.ipynb"""
-    if path.parent.name == "zh":
-        return PurePosixPath("notebooks") / path.name
-    return PurePosixPath("notebooks/zh") / path.name
 
 
 def _changed_modules(path: PurePosixPath, files: dict[str, Path]) -> set[str]:
@@ -69,8 +63,7 @@ def affected(changed: list[str], notebooks: list[PurePosixPath] | None = None) -
     """Changed paths (relative, "/"-separated) -> {notebook path: why}, in the order to run them
     (English first, then Chinese; by number, so a cache is filled before it is read)."""
     if notebooks is None:
-        found = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks/zh").glob("*.ipynb"))
-        notebooks = [PurePosixPath(p.relative_to(ROOT).as_posix()) for p in found]
+        notebooks = [PurePosixPath(p.relative_to(ROOT).as_posix()) for p in all_notebooks()]
     why: dict[PurePosixPath, str] = {}
     files = module_files()
     modules: set[str] = set()  # the changed modules of course_utils
@@ -79,9 +72,9 @@ def affected(changed: list[str], notebooks: list[PurePosixPath] | None = None) -
         if any(name == e or (e.endswith("/") and name.startswith(e)) for e in EVERYTHING):
             for nb in notebooks:
                 why.setdefault(nb, f"{name} changed (every notebook depends on it)")
-        elif path.suffix == ".ipynb" and path.parts[0] == "notebooks":
-            for nb in (path, _twin(path)):
-                if nb in notebooks:
+        elif path.suffix == ".ipynb" and path.parts[0] == "notebooks":  # it and its twin: the same name
+            for nb in notebooks:
+                if nb.name == path.name:
                     why.setdefault(nb, f"{name} changed" if nb == path else f"its twin {name} changed")
         elif path.parts[0] == "course_utils":
             modules |= _changed_modules(path, files)

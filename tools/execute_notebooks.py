@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from tools.nbenv import NOTEBOOKS, OUTPUTS_CPU, configure_env, cpu_kind
+from tools.nbenv import NOTEBOOKS, OUTPUTS_CPU, all_notebooks, configure_env, cpu_kind
 
 
 class NbvalLikeClient(NotebookClient):
@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true",
                         help="every notebooks/*.ipynb in order, then the Chinese notebooks/zh/*.ipynb")
     args = parser.parse_args(argv)
-    paths = (sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
-             if args.all else args.notebooks)
+    paths = all_notebooks() if args.all else args.notebooks
     if not paths:
         parser.error("name notebooks to execute, or pass --all")
     configure_env()

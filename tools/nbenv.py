@@ -13,10 +13,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+
 #: The kind of CPU the stored outputs were made on (``tools.execute_notebooks`` writes it).
 OUTPUTS_CPU = ROOT / "tests" / "stored_outputs_cpu.txt"
 #: CPU features that change PyTorch's float32 results in the last digits (kernels chosen by them).
 _NUMERIC_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile")
+
+
+def all_notebooks() -> list[Path]:
+    """Every notebook: the English ones, then their Chinese twins under notebooks/zh/ (each by name)."""
+    return sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
 
 
 def cpu_kind() -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools.nbenv import NOTEBOOKS, ROOT
+from tools.nbenv import NOTEBOOKS, ROOT, all_notebooks
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
@@ -90,11 +90,6 @@ def notebook_id(path: Path) -> str:
         return Path(path).resolve().relative_to(NOTEBOOKS).as_posix()
     except ValueError:  # a notebook outside notebooks/ (a test's scratch copy)
         return Path(path).name
-
-
-def all_notebooks() -> list[Path]:
-    """Every notebook: the English ones, then their Chinese twins under notebooks/zh/."""
-    return sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
 
 
 def problems(path: Path, config: dict) -> list[str]:
