@@ -10,7 +10,7 @@ LOCK   := constraints-test.txt
 # (four threads on two cores waste a third more CPU time). conftest.py groups what must share a worker.
 WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n >= 4 ? n / 2 : 0 )))
 
-.PHONY: lab test check install lock floors notebooks sync-notebooks budget doctor clean
+.PHONY: lab test check install install-test lock floors notebooks sync-notebooks budget doctor clean
 
 ## lab: create .venv if missing, install the course (pyproject's ranges), open JupyterLab on notebooks/
 lab: $(STAMP)
@@ -27,10 +27,13 @@ test: $(LOCKED)
 ## `make test` checks everything before you push, and CI runs it.
 check: $(LOCKED)
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m tools.affected --why
-	$(BIN)/python -m pytest -m "not browser" --durations=10 tests $$($(BIN)/python -m tools.affected)
+	notebooks="$$($(BIN)/python -m tools.affected --why)" && \
+	$(BIN)/python -m pytest -m "not browser" --durations=10 tests $$notebooks
 
 install: $(STAMP)
+
+## install-test: only the install `make test` starts with (the exact versions of constraints-test.txt)
+install-test: $(LOCKED)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

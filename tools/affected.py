@@ -118,13 +118,16 @@ def changed_files(base: str | None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.affected", description=__doc__.split("\n")[0])
     parser.add_argument("--base", help="compare with this revision (default: the merge-base with main)")
-    parser.add_argument("--why", action="store_true", help="say why each notebook is listed (on stderr)")
+    parser.add_argument("--why", action="store_true",
+                        help="also list each notebook with the reason on stderr (stdout stays the bare paths)")
     args = parser.parse_args(argv)
     found = affected(changed_files(args.base))
     for notebook, reason in found.items():
         print(notebook)
         if args.why:
-            print(f"  {reason}", file=sys.stderr)
+            print(f"{notebook}: {reason}", file=sys.stderr)
+    if args.why and not found:
+        print("no notebook can be affected by this change: unit tests only", file=sys.stderr)
     return 0
 
 
