@@ -62,11 +62,10 @@ def _can_fork() -> bool:
 def fork_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
     """``[fn(item) for item in items]``, computed by up to ``workers`` forked processes.
 
-    ``workers=None`` uses every available core. The jobs are forked only when the caller runs on
-    one thread (pin it first: ``course_utils.repro.pin_threads(1)``); otherwise, or when ``workers``
-    is 1, there are fewer than 2 items, or forking is unavailable or unsafe, this is the plain loop.
-    An exception in a job is raised here, as in the loop. (Each item is a chain of one job of
-    :func:`fork_chains`.)
+    Each item is a chain of one job of :func:`fork_chains`, so the jobs are forked when it forks
+    (the caller on one thread: ``course_utils.repro.pin_threads(1)`` first; ``workers`` above 1;
+    2 items or more); otherwise this is the plain loop. An exception in a job is raised here, as
+    in the loop.
     """
     return fork_chains(fn, [_one_job(item) for item in items], workers)
 
@@ -99,8 +98,11 @@ def fork_chains(fn: Callable[[T], R], chains: Iterable[Generator[T, R, object]],
     ``workers`` forked processes, and a worker that comes free takes the next item that is ready,
     from whichever chain. So unequal chains keep every core busy, where :func:`fork_map` over the
     chains would leave a core idle while the longest one finishes. The chains' own code runs in
-    this process; forking happens under the same conditions as :func:`fork_map` (with fewer than 2
-    chains, ``fn`` runs here), and the results are the same as driving the chains one after another here.
+    this process. ``workers=None`` uses every available core. The items are forked only when the
+    caller runs on one thread, ``workers`` and the number of chains are both 2 or more, and forking
+    is available and safe (module docstring); otherwise ``fn`` runs here. The results are the same
+    either way: those of driving the chains one after another here. An exception in a job is
+    raised here.
     """
     workers = _workers(workers)
     chains = list(chains)
