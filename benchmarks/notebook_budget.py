@@ -9,8 +9,12 @@ empty one (`--cold`: a fresh COURSE_DATA_DIR for the whole run, so notebook 04 p
 ResNet-50 and notebook 07 its GPT, as on a fresh clone), each <= 3 GiB, on a 2-core CPU.
 
 Machines of one kind differ up to 2x in speed at equal GEMM peak, so a calibration run is printed
-first: the fp32 GEMM rate and the training speed of the two models at the heart of the course
-(ResNet-50 at 32 px, notebook 07's GPT). Compare times across machines through those rates.
+before the notebooks and again after them: the fp32 GEMM rate and the training speed of the two
+models at the heart of the course (ResNet-50 at 32 px, notebook 07's GPT), each the median of its
+repeats with the best in brackets. Compare times across machines through those rates. The best
+says what kind of machine it is; the median, and how far "after" is from "before", say how busy it
+was (on a shared host the same notebooks took 294 s one day and 355 s another, while the best
+GEMM rate read *higher* on the slower day).
 """
 
 from __future__ import annotations
@@ -43,17 +47,17 @@ from torch import nn
 from torchvision.models import resnet50
 from course_utils.gpt import GPT, GPTConfig
 
-def best_rate(step, work, repeats):  # work units per second, best of `repeats` after one warm-up
+def rates(step, work, repeats):  # work units per second: (median, best) of `repeats` after a warm-up
     step()
-    best = min(_timed(step) for _ in range(repeats))
-    return work / best
+    times = sorted(_timed(step) for _ in range(repeats))
+    return work / times[len(times) // 2], work / times[0]
 
 def _timed(step):
     start = time.perf_counter(); step(); return time.perf_counter() - start
 
 torch.manual_seed(0)
 a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-gemm = best_rate(lambda: a @ b, 2 * 1024**3 / 1e9, 10)
+gemm = rates(lambda: a @ b, 2 * 1024**3 / 1e9, 10)
 
 def train_step(model, inputs, targets, loss_fn):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -65,22 +69,34 @@ def train_step(model, inputs, targets, loss_fn):
 
 cnn = resnet50(num_classes=10)
 images, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
-resnet = best_rate(train_step(cnn, images, labels, nn.functional.cross_entropy), 64, 3)
+resnet = rates(train_step(cnn, images, labels, nn.functional.cross_entropy), 64, 5)
 
 gpt = GPT(GPTConfig(vocab_size=1024, context_length=64, d_model=128, n_layers=3, n_heads=4))
 tokens = torch.randint(0, 1024, (32, 65))
 lm_loss = lambda logits, t: nn.functional.cross_entropy(logits.flatten(0, 1), t.flatten())
-gpt_rate = best_rate(train_step(gpt, tokens[:, :-1], tokens[:, 1:], lm_loss), 1, 10)
+gpt_rate = rates(train_step(gpt, tokens[:, :-1], tokens[:, 1:], lm_loss), 1, 10)
 print(json.dumps({"gemm_gflops": gemm, "resnet50_img_s": resnet, "gpt_steps_s": gpt_rate,
                   "threads": torch.get_num_threads()}))
 """
 
 
 def calibrate(env: dict) -> dict:
-    """The machine's speed on the course's own work, measured in a fresh process (~15 s)."""
+    """The machine's speed on the course's own work, measured in a fresh process (~15 s):
+    each rate as (median, best)."""
     out = subprocess.run([sys.executable, "-c", CALIBRATION], cwd=ROOT, env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def calibration_line(when: str, speed: dict) -> str:
+    """One line of rates: median, with the best of the repeats in brackets."""
+    def rate(key, fmt):
+        median, best = speed[key]
+        return f"{median:{fmt}} ({best:{fmt}})"
+    return (f"calibration {when} ({speed['threads']} threads; median (best)): "
+            f"fp32 GEMM {rate('gemm_gflops', '.0f')} GFLOP/s, "
+            f"ResNet-50 training {rate('resnet50_img_s', '.0f')} img/s (32 px, batch 64), "
+            f"GPT training {rate('gpt_steps_s', '.1f')} steps/s (notebook 07's model, batch 32)")
 
 
 def measure(path: Path, env: dict) -> dict:
@@ -96,10 +112,7 @@ def main(argv: list[str]) -> int:
     if cold:  # one empty cache for the whole run, as on a fresh clone
         env["COURSE_DATA_DIR"] = tempfile.mkdtemp(prefix="course-cold-cache-")
     budget = COLD_SECONDS if cold else WARM_SECONDS
-    speed = calibrate(env)
-    print(f"calibration ({speed['threads']} threads): fp32 GEMM {speed['gemm_gflops']:.0f} GFLOP/s, "
-          f"ResNet-50 training {speed['resnet50_img_s']:.0f} img/s (32 px, batch 64), "
-          f"GPT training {speed['gpt_steps_s']:.1f} steps/s (notebook 07's model, batch 32)")
+    print(calibration_line("before", calibrate(env)))
     total, worst, ok = 0.0, 0.0, True
     print(f"{'notebook':40s} {'time (s)':>9s} {'peak (GiB)':>10s}  result"
           f"  ({'empty' if cold else 'warm'} cache)")
@@ -109,6 +122,7 @@ def main(argv: list[str]) -> int:
         ok &= r["rc"] == 0
         print(f"{path.name:40s} {r['seconds']:9.1f} {r['peak_gib']:10.2f}  {r['tail']}")
     print(f"{'total':40s} {total:9.1f} {worst:10.2f}  (budget: {budget} s, {BUDGET_GIB} GiB each)")
+    print(calibration_line("after", calibrate(env)))
     within = total <= budget and worst <= BUDGET_GIB
     print("within budget" if within else "OVER BUDGET")
     return 0 if ok else 1
