@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from course_utils import i18n
-from course_utils.exercises import checks
+from course_utils.exercises import checks, checks_gpt
 from course_utils.finetune import freeze as course_freeze
 from course_utils.peft import LoRALinear
 
@@ -113,7 +113,7 @@ CASES = [
         (lambda layer, x: layer.base(x) + (x @ layer.lora_A.T @ layer.lora_B.T).detach() * layer.scale,
          "gradient does not"),
     ]),
-    (checks.check_causal_attention, attention_ok, [
+    (checks_gpt.check_causal_attention, attention_ok, [
         (lambda q, k, v: (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1) @ v, "without the causal mask"),
         (lambda q, k, v: attention_ok(q, k, v, scale=1.0), "without the 1/√d scaling"),
         (lambda q, k, v: attention_ok(q, k, v, dim=-2), "softmax over the queries"),
@@ -169,7 +169,7 @@ def test_checkers_leave_the_learners_inputs_alone():
 
 def test_attention_checker_names_no_near_miss_for_other_mistakes():
     """A wrong scale (1/d) is reported as wrong values, without a misleading 'it equals' hint."""
-    verdict = checks.check_causal_attention(lambda q, k, v: attention_ok(q, k, v, scale=1 / q.size(-1)))
+    verdict = checks_gpt.check_causal_attention(lambda q, k, v: attention_ok(q, k, v, scale=1 / q.size(-1)))
     assert "Wrong values" in verdict.message and "It equals" not in verdict.message, verdict.message
 
 

@@ -91,7 +91,8 @@ def test_the_stub_waits():
     assert not verdict.correct and verdict.waiting and "Not implemented yet" in verdict.message
 
 
-@pytest.mark.parametrize("change, words", [
+#: (how a setup goes wrong, words its verdict must hold)
+MISTAKES = [
     ({"head": "keep"}, "still the pretrained head"),
     ({"head": "wrong"}, "Linear(16, 6); for 5 classes it must be Linear(16, 5)"),
     ({"freeze": "none"}, "backbone is not frozen"),
@@ -105,7 +106,10 @@ def test_the_stub_waits():
     ({"groups": "one"}, "Parameter group 0 mixes fc, layer3, layer4"),
     ({"rates": {"fc": 3e-4, "layer4": 1e-3, "layer3": 3e-3}}, "Rates in the wrong order"),
     ({"rates": {"fc": 3e-3, "layer4": 2e-3, "layer3": 1e-3}}, "expected fc 0.003, layer4 0.001 (lr / 3)"),
-])
+]
+
+
+@pytest.mark.parametrize("change, words", MISTAKES)
 def test_each_mistake_is_named(change, words):
     verdict = check_finetune_setup(variant(**change))
     assert not verdict.correct and not verdict.waiting

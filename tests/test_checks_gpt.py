@@ -55,11 +55,12 @@ def test_stub_waits():
     assert not verdict.correct and verdict.waiting
 
 
-@pytest.mark.parametrize("fn, words", [(no_residual, "without residual connections"),
-                                       (no_mlp_residual, "residual around the MLP"),
-                                       (post_norm, "post-norm"),
-                                       (swapped, "MLP before attention"),
-                                       (detached, "gradient")])
+#: (a wrong block forward, words its verdict must hold)
+MISTAKES = [(no_residual, "without residual connections"), (no_mlp_residual, "residual around the MLP"),
+            (post_norm, "post-norm"), (swapped, "MLP before attention"), (detached, "gradient")]
+
+
+@pytest.mark.parametrize("fn, words", MISTAKES)
 def test_mistakes_are_named(fn, words):
     verdict = check_block_forward(fn)
     assert not verdict.correct and words in verdict.message, verdict.message

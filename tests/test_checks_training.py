@@ -73,7 +73,8 @@ def test_stub_waits():
     assert not verdict.correct and verdict.waiting
 
 
-@pytest.mark.parametrize("loop, words", [
+#: (a wrong loop, words its verdict must hold)
+MISTAKES = [
     (make_loop(zero_grad=None), "without optimizer.zero_grad()"),
     (make_loop(train=False), "never calls model.train()"),
     (make_loop(step_first=True), "did not change"),
@@ -85,7 +86,10 @@ def test_stub_waits():
     (make_loop(move=()), "the inputs and the targets never went through .to(device)"),
     (make_loop(move=("inputs",)), "the targets never went through .to(device)"),
     (make_loop(move=("targets",)), "the inputs never went through .to(device)"),
-])
+]
+
+
+@pytest.mark.parametrize("loop, words", MISTAKES)
 def test_each_mistake_is_named(loop, words):
     verdict = check_train_one_epoch(loop)
     assert not verdict.correct

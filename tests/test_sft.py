@@ -117,23 +117,26 @@ def test_grow_vocab_keeps_old_outputs_and_uses_the_mean():
     assert grown.head.weight is grown.tok_emb.weight
 
 
+#: words a verdict must hold -> a wrong targets function
+SFT_MISTAKES = {
+    "prompt is not masked": lambda ids, p: ids[1:],
+    "not shifted": lambda ids, p: [ids[t] if t >= p - 1 else -100 for t in range(len(ids) - 1)],
+    "predicts nothing": lambda ids, p: [i if t >= p else -100 for t, i in enumerate(ids)],
+    "end token is masked": lambda ids, p: [ids[t + 1] if p - 1 <= t < len(ids) - 2 else -100
+                                           for t in range(len(ids) - 1)],
+    "first answer token": lambda ids, p: [ids[t + 1] if t >= p else -100 for t in range(len(ids) - 1)],
+    "<|assistant|>": lambda ids, p: [ids[t + 1] if t + 2 >= p else -100 for t in range(len(ids) - 1)],
+    "answer tokens are masked": lambda ids, p: [-100] * (len(ids) - 1),
+}
+
+
 def test_checker_names_each_mistake():
     def stub(ids, prompt_len):
         raise NotImplementedError
 
     assert check_sft_targets(stub).waiting
     assert check_sft_targets(reference_targets).correct
-    mistakes = {
-        "prompt is not masked": lambda ids, p: ids[1:],
-        "not shifted": lambda ids, p: [ids[t] if t >= p - 1 else -100 for t in range(len(ids) - 1)],
-        "predicts nothing": lambda ids, p: [i if t >= p else -100 for t, i in enumerate(ids)],
-        "end token is masked": lambda ids, p: [ids[t + 1] if p - 1 <= t < len(ids) - 2 else -100
-                                               for t in range(len(ids) - 1)],
-        "first answer token": lambda ids, p: [ids[t + 1] if t >= p else -100 for t in range(len(ids) - 1)],
-        "<|assistant|>": lambda ids, p: [ids[t + 1] if t + 2 >= p else -100 for t in range(len(ids) - 1)],
-        "answer tokens are masked": lambda ids, p: [-100] * (len(ids) - 1),
-    }
-    for words, fn in mistakes.items():
+    for words, fn in SFT_MISTAKES.items():
         verdict = check_sft_targets(fn)
         assert not verdict.correct and words in verdict.message, (words, verdict.message)
 

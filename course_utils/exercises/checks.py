@@ -24,7 +24,7 @@ from course_utils.exercises import MESSAGES, Verdict
 from course_utils.i18n import message, translate
 
 __all__ = ["check_log_softmax", "check_conv2d_parameters", "check_sgd_momentum", "check_kaiming_std",
-           "check_freeze", "check_lora_forward", "check_causal_attention"]
+           "check_freeze", "check_lora_forward"]
 
 class _Mismatch(Exception):
     """Raised inside a checker with the message for the learner."""
@@ -50,11 +50,11 @@ def _same(got: Any, expected: torch.Tensor, case: str, atol: float = 1e-5, rtol:
                                 case=case, got=tuple(got.shape), expected=tuple(expected.shape)))
     bad = ~torch.isfinite(got) & torch.isfinite(expected)
     if bad.any():
-        where = f"first at index {tuple(bad.nonzero()[0].tolist())}"
+        where = message(MESSAGES, "first at index {index}", index=tuple(bad.nonzero()[0].tolist()))
         raise _Mismatch(message(MESSAGES, "Not finite on {case} (inf or nan): {where}.", case=case, where=where))
     diff = (got.detach().double() - expected.detach().double()).abs()
     if not torch.allclose(got.detach().double(), expected.detach().double(), atol=atol, rtol=rtol):
-        where = f"at index {tuple(torch.nonzero(diff == diff.max())[0].tolist())}"
+        where = message(MESSAGES, "at index {index}", index=tuple(torch.nonzero(diff == diff.max())[0].tolist()))
         raise _Mismatch(message(MESSAGES, "Wrong values on {case}: largest difference {diff:.3g} from PyTorch "
                                           "({where}).", case=case, diff=diff.max().item(), where=where))
 
@@ -83,8 +83,8 @@ def check_log_softmax(log_softmax: Callable[[torch.Tensor], torch.Tensor]) -> Ve
     """``log_softmax(logits)`` over the last dimension, against ``torch.log_softmax``:
     values on random, huge ([1000, 1001, 1002]) and very negative logits, then the gradient."""
     g = torch.Generator().manual_seed(0)
-    cases = {"random logits of shape (4, 5)": torch.randn(4, 5, generator=g) * 3,
-             "a batch of shape (2, 3, 7)": torch.randn(2, 3, 7, generator=g),
+    cases = {translate(MESSAGES, "random logits of shape (4, 5)"): torch.randn(4, 5, generator=g) * 3,
+             translate(MESSAGES, "a batch of shape (2, 3, 7)"): torch.randn(2, 3, 7, generator=g),
              "logits [[1000, 1001, 1002]]": torch.tensor([[1000.0, 1001.0, 1002.0]]),
              "logits [[-1000, -1001, -1002]]": torch.tensor([[-1000.0, -1001.0, -1002.0]])}
 
@@ -140,18 +140,19 @@ def check_sgd_momentum(step: Callable) -> Verdict:
         optimizer = torch.optim.SGD([reference], lr=lr, momentum=momentum)
         param, buf = start.clone(), None
         for i, grad in enumerate(grads, start=1):
-            case = f"step {i} (lr={lr}, momentum={momentum})"
+            case = message(MESSAGES, "step {i} (lr={lr}, momentum={momentum})", i=i, lr=lr, momentum=momentum)
             out = _call(step, case, param.clone(), grad.clone(), None if buf is None else buf.clone(),
                         lr, momentum)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise _Mismatch(message(MESSAGES, "On {case} it returned {got}, expected {expected}.",
                                                   case=case, got=type(out).__name__,
-                                                        expected="a pair (new_param, new_buf)"))
+                                                        expected=translate(MESSAGES, "a pair (new_param, new_buf)")))
             reference.grad = grad.clone()
             optimizer.step()
             expected_buf = optimizer.state[reference]["momentum_buffer"]
-            _same(out[1], expected_buf, case + ", the buffer" + (" (at step 1 it is the gradient)" if i == 1 else ""))
-            _same(out[0], reference.detach(), case + ", the parameter")
+            _same(out[1], expected_buf, case + translate(MESSAGES, ", the buffer (at step 1 it is the gradient)"
+                                                         if i == 1 else ", the buffer"))
+            _same(out[0], reference.detach(), case + translate(MESSAGES, ", the parameter"))
             param, buf = out[0].detach(), out[1].detach()
         return _correct(reference="torch.optim.SGD", n=len(grads), extra=translate(MESSAGES, " (steps)"))
 
@@ -171,10 +172,11 @@ def check_kaiming_std(kaiming_std: Callable[[int], float]) -> Verdict:
                 got = got.item()
             if not isinstance(got, (int, float)) or isinstance(got, bool):
                 raise _Mismatch(message(MESSAGES, "On {case} it returned {got}, expected {expected}.",
-                                                  case=case, got=type(got).__name__, expected="a number"))
+                                                  case=case, got=type(got).__name__,
+                                                  expected=translate(MESSAGES, "a number")))
             expected = nn.init.calculate_gain("relu") / math.sqrt(fan_in)
             _same(torch.tensor(float(got)), torch.tensor(expected), case, atol=0, rtol=1e-6)
-        return _correct(reference="kaiming_normal_'s std", n=len(fan_ins), extra="")
+        return _correct(reference=translate(MESSAGES, "kaiming_normal_'s std"), n=len(fan_ins), extra="")
 
     return _run(checker)
 
@@ -210,8 +212,8 @@ def check_freeze(freeze: Callable[[nn.Module], Any]) -> Verdict:
         _same(out, reference(x).detach(), case + translate(MESSAGES, " in train() mode (expected the eval() outputs: "
                                                                      "frozen BatchNorm normalises with its running "
                                                                      "statistics)"))
-        return _correct(reference="a fully frozen model", n=1,
-                        extra=": no gradients, BatchNorm statistics fixed even in train()")
+        return _correct(reference=translate(MESSAGES, "a fully frozen model"), n=1,
+                        extra=translate(MESSAGES, ": no gradients, BatchNorm statistics fixed even in train()"))
 
     return _run(checker)
 
@@ -230,8 +232,9 @@ def check_lora_forward(forward: Callable) -> Verdict:
         lora.scale = 16 / r
         return lora
 
-    cases = {"Linear(6, 5), r=2, x of shape (4, 6)": (layer(2, 6, 5, True), torch.randn(4, 6, generator=g)),
-             "Linear(8, 3, bias=False), r=4, x of shape (2, 7, 8)":
+    cases = {translate(MESSAGES, "Linear(6, 5), r=2, x of shape (4, 6)"):
+                 (layer(2, 6, 5, True), torch.randn(4, 6, generator=g)),
+             translate(MESSAGES, "Linear(8, 3, bias=False), r=4, x of shape (2, 7, 8)"):
                  (layer(4, 8, 3, False), torch.randn(2, 7, 8, generator=g))}
 
     def checker() -> str:
@@ -249,59 +252,6 @@ def check_lora_forward(forward: Callable) -> Verdict:
                 if not diff <= 1e-5:
                     raise _Mismatch(_gradient_differs(case, diff))
         return _correct(reference="base(x) + scale · x Aᵀ Bᵀ", n=len(cases),
-                        extra=", gradients of A and B too")
-
-    return _run(checker)
-
-
-
-def _attention_near_misses(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Typical wrong causal attentions, each with what to fix."""
-    sdpa, T = nn.functional.scaled_dot_product_attention, q.size(-2)
-    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(
-        ~torch.ones(T, T, dtype=torch.bool).tril(), -math.inf)
-    return {" It equals attention without the causal mask: set the scores of keys after the query "
-            "to -inf before the softmax.": sdpa(q, k, v),
-            " It equals causal attention without the 1/√d scaling: divide the scores by √d "
-            "(d = q.size(-1)).": sdpa(q, k, v, is_causal=True, scale=1.0),
-            " It equals a softmax over the queries (dim=-2): take it over the keys (dim=-1), so each "
-            "query's weights sum to 1.": scores.softmax(dim=-2) @ v}
-
-
-def check_causal_attention(causal_attention: Callable) -> Verdict:
-    """``causal_attention(q, k, v)`` for tensors (..., T, d): ``softmax(q kᵀ/√d + causal mask) v``,
-    against ``F.scaled_dot_product_attention(is_causal=True)``, values then gradients; values
-    equal to a known near miss (no mask, no 1/√d, softmax over the queries) say so."""
-    g = torch.Generator().manual_seed(0)
-    sdpa = nn.functional.scaled_dot_product_attention
-    shapes = {"q, k, v of shape (2, 3, 5, 16) (batch, heads, T, d)": (2, 3, 5, 16),
-              "q, k, v of shape (4, 7, 8) (batch, T, d)": (4, 7, 8), "one token, shape (1, 1, 1, 4)": (1, 1, 1, 4)}
-    cases = {case: tuple(torch.randn(shape, generator=g) for _ in range(3)) for case, shape in shapes.items()}
-
-    def checker() -> str:
-        for case, (q, k, v) in cases.items():
-            got = _call(causal_attention, case, q.clone(), k.clone(), v.clone())
-            try:
-                _same(got, sdpa(q, k, v, is_causal=True), case)
-            except _Mismatch as mismatch:
-                for hint, wrong in _attention_near_misses(q, k, v).items():
-                    if torch.is_tensor(got) and got.shape == wrong.shape and torch.allclose(
-                            got.detach().double(), wrong.double(), atol=1e-5, rtol=1e-5):
-                        raise _Mismatch(str(mismatch) + hint) from None
-                raise
-        for case, (q, k, v) in cases.items():
-            ours, theirs = ([t.clone().requires_grad_(True) for t in (q, k, v)] for _ in range(2))
-            weights = torch.randn(v.shape, generator=g)  # a generic downstream loss
-            out = _call(causal_attention, case, *ours)
-            if not out.requires_grad:
-                raise _Mismatch(_gradient_differs(case, math.inf))
-            (out * weights).sum().backward()
-            (sdpa(*theirs, is_causal=True) * weights).sum().backward()
-            for name, mine, ref in zip("qkv", ours, theirs):
-                diff = math.inf if mine.grad is None else (mine.grad - ref.grad).abs().max().item()
-                if not diff <= 1e-5:
-                    raise _Mismatch(_gradient_differs(f"{case} (gradient of {name})", diff))
-        return _correct(reference="F.scaled_dot_product_attention(is_causal=True)",
-                        n=len(cases), extra=", gradients of q, k and v too")
+                        extra=translate(MESSAGES, ", gradients of A and B too"))
 
     return _run(checker)

@@ -32,6 +32,8 @@ RATES = {"fc": 1.0, "layer4": 1 / 3, "layer3": 1 / 10}
 
 #: The verdicts of :func:`check_finetune_setup`: English template -> Chinese, the same fields.
 MESSAGES: dict[str, str] = {
+    "TinyResNet (a ResNet's module names), num_classes={n}, lr={lr:g}":
+        "TinyResNet（模块名与 ResNet 的相同），num_classes={n}，lr={lr:g}",
     "model.fc is {got}, not an nn.Linear: replace the head with nn.Linear(model.fc.in_features, num_classes).":
         "model.fc 是 {got}，不是 nn.Linear：请用 nn.Linear(model.fc.in_features, num_classes) 替换分类头。",
     "model.fc is still the pretrained head: replace it with a new nn.Linear(model.fc.in_features, num_classes).":
@@ -112,7 +114,7 @@ def check_finetune_setup(setup: Callable[[nn.Module, int, float], Any]) -> Verdi
         model = TinyResNet()
         model.train()(torch.randn(8, 3, 8, 8))  # running statistics away from their defaults
         old_head, num_classes, lr = model.fc, 5, 3e-3
-        case = f"TinyResNet (a ResNet's module names), num_classes={num_classes}, lr={lr:g}"
+        case = _say("TinyResNet (a ResNet's module names), num_classes={n}, lr={lr:g}", n=num_classes, lr=lr)
         try:
             optimizer = setup(model, num_classes, lr)
         except NotImplementedError:

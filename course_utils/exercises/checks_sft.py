@@ -19,13 +19,22 @@ __all__ = ["check_sft_targets"]
 
 USER, ASSISTANT, END = 1024, 1025, 1026
 
-#: (ids, prompt_len, what the case is): <|user|> prompt <|assistant|> answer <|end|>
-CASES = [([USER, 70, 71, 72, ASSISTANT, 80, 81, 82, END], 5, "case 1 (3-token prompt, 3-token answer)"),
-         ([USER, 40, ASSISTANT, 90, END], 3, "case 2 (1-token answer)"),
-         ([USER, 11, 12, 13, 14, 15, ASSISTANT, 60, 61, END], 7, "case 3 (5-token prompt)")]
+#: (ids, prompt_len): <|user|> prompt <|assistant|> answer <|end|>; :func:`_case_names` says what each is
+CASES = [([USER, 70, 71, 72, ASSISTANT, 80, 81, 82, END], 5),
+         ([USER, 40, ASSISTANT, 90, END], 3),
+         ([USER, 11, 12, 13, 14, 15, ASSISTANT, 60, 61, END], 7)]
+
+
+def _case_names() -> list[str]:
+    """What each case of :data:`CASES` is, in the current language."""
+    return [translate(MESSAGES, "case 1 (3-token prompt, 3-token answer)"),
+            translate(MESSAGES, "case 2 (1-token answer)"), translate(MESSAGES, "case 3 (5-token prompt)")]
 
 #: The verdicts of :func:`check_sft_targets`: English template -> Chinese, the same fields.
 MESSAGES: dict[str, str] = {
+    "case 1 (3-token prompt, 3-token answer)": "用例 1（提示 3 个词元，回答 3 个词元）",
+    "case 2 (1-token answer)": "用例 2（回答 1 个词元）",
+    "case 3 (5-token prompt)": "用例 3（提示 5 个词元）",
     "On {case}, it returned {got}; expected a list of ints (or a 1-D tensor).":
         "在{case}上返回了 {got}；应当返回整数列表（或一维张量）。",
     "On {case}, it returned {got} targets for {n} ids; expected {expected}: one per input position, and the inputs "
@@ -118,7 +127,7 @@ def _diagnose(got: list[int], ids: list[int], prompt_len: int, case: str) -> Non
 def check_sft_targets(fn: Callable[[list[int], int], list[int]]) -> Verdict:
     """``fn(ids, prompt_len)`` -> the targets of ``ids[:-1]``, checked on :data:`CASES`."""
     try:
-        for ids, prompt_len, case in CASES:
+        for (ids, prompt_len), case in zip(CASES, _case_names()):
             try:
                 got = fn(list(ids), prompt_len)
             except NotImplementedError:
