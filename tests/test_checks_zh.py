@@ -14,7 +14,7 @@ from course_utils.exercises.checks_gpt import check_block_forward
 from course_utils.exercises.checks_sft import check_sft_targets, reference_targets
 from course_utils.exercises.checks_training import check_train_one_epoch
 from tests import test_checks, test_checks_finetune, test_checks_gpt, test_checks_training, test_sft
-from tests.zh_text import CJK, english_prose
+from tests.zh_text import CJK, english_runs
 
 
 def crash(*args):
@@ -54,12 +54,12 @@ def chinese():
                          ids=[f"{checker.__name__}-{i}" for i, (checker, _) in enumerate(RUNS)])
 def test_every_verdict_is_chinese(checker, solution):
     message = checker(solution).message
-    assert CJK.search(message) and not english_prose(message), message
+    assert CJK.search(message) and not english_runs(message), message
 
 
 def test_the_english_detector_catches_what_the_checkers_used_to_say():
-    assert english_prose("random logits of shape (4, 5)的数值不对：与 PyTorch 的最大差异为 4.35（at index (0, 3)）。")
-    assert english_prose("正确：在 2 个用例上与 base(x) + scale · x Aᵀ Bᵀ 相等, gradients of A and B too。")
-    assert not english_prose("你的函数在用例上抛出了 TypeError: log_softmax() missing 1 required positional argument。")
-    assert not english_prose('模型和批量会在不同的设备上（"Expected all tensors to be on the same device"）。')
-    assert not english_prose("尚未实现：把 `raise NotImplementedError` 换成你的代码。")
+    assert english_runs("random logits of shape (4, 5)的数值不对：与 PyTorch 的最大差异为 4.35（at index (0, 3)）。")
+    assert english_runs("正确：在 2 个用例上与 base(x) + scale · x Aᵀ Bᵀ 相等, gradients of A and B too。")
+    assert not english_runs("你的函数在用例上抛出了 TypeError: log_softmax() missing 1 required positional argument。")
+    assert not english_runs('模型和批量会在不同的设备上（"Expected all tensors to be on the same device"）。')
+    assert not english_runs("尚未实现：把 `raise NotImplementedError` 换成你的代码。")

@@ -23,6 +23,7 @@ from course_utils.exercises import MESSAGES, Exercise, answer_key
 from course_utils.exercises.checks_gpt import _near_misses
 from course_utils.gpt import Block, GPTConfig
 from course_utils.plots import PLOT_TEXT
+from tests.zh_text import CJK
 from tools.import_graph import module_files
 from tools.nbenv import NOTEBOOKS
 from tools.sync_notebooks import course_config, setup_source
@@ -72,7 +73,6 @@ def test_unknown_language_is_refused_with_the_choices():
         i18n.language("klingon")
 
 
-CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # Chinese, its punctuation, full-width forms
 
 
 def message_tables() -> dict[str, dict]:

@@ -12,13 +12,13 @@ import nbformat
 import pytest
 
 from course_utils import i18n, printed
+from tests.zh_text import CJK, english_line
 from tools.nbenv import NOTEBOOKS
 
 EN_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 ZH_PATHS = sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
-CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
-#: The most English prose lines (see :func:`english_prose`) all the Chinese notebooks' stored outputs
+#: The most English prose lines (see :func:`tests.zh_text.english_line`) all the Chinese notebooks' stored outputs
 #: may hold. What stays English by design (25 lines when this was written): data shown as it is (a
 #: docstring of 07's corpus, 06's English reviews, a chat example in 08), the sanity messages of
 #: course_utils.losses (a lesson module: English only), library warnings (torchvision, peft), the
@@ -125,39 +125,13 @@ def test_every_template_and_term_the_notebooks_use_has_its_chinese():
     assert not problems, "\n".join(problems)
 
 
-QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|\[[^\n]*\]")
-REPR = re.compile(r"^\s*[A-Z]\w*\(.*\)\s*$")  # an object's repr: BPETokenizer(vocab_size=1024)
-ERROR = re.compile(r"^\s*(Traceback|File \"|(\w+\.)*\w*(Error|Exception|Warning|Interrupt)\b)")
-#: A word of prose: two or more letters, not part of a code name (``layer1.0``, ``conv_a``,
-#: ``torch.rand(``, ``lr=``) and not a unit glued to a number (``3x``, ``1e-06``).
-PROSE_WORD = re.compile(r"(?<![\w.\-/=@])[A-Za-z][a-z]+(?![\w.(/=\-\[])")
-
-
-def english_prose(line: str) -> bool:
-    """Is this printed line an English sentence a Chinese reader should have got in Chinese?
-
-    Yes when it has no CJK character and at least 3 prose words (:data:`PROSE_WORD`) once these are
-    set aside: text in quotes or brackets (the GPT's generated text, tokens, docstrings, reprs of
-    lists and tensors), so a line that only frames a quotation does not count. No, whatever its
-    words, for an error or traceback line (``ValueError: ...``: the message of an error the lesson
-    provokes, which PyTorch and the lesson modules raise in English), an object's repr
-    (``BPETokenizer(vocab_size=1024)``) and a table row (3 or more columns separated by 2 or more
-    spaces: figures and code names). Data shown as it is (the GPT's corpus) still counts: that is
-    what :data:`MAX_ENGLISH_PROSE_LINES` leaves room for."""
-    if CJK.search(line) or ERROR.match(line) or REPR.match(line):
-        return False
-    if len(re.split(r"\s{2,}", line.strip())) >= 3:
-        return False
-    return len(PROSE_WORD.findall(QUOTED.sub(" ", line))) >= 3
-
-
 def english_prose_lines(path) -> list[str]:
     """The English prose lines of a notebook's stored stream outputs, as ``cell: line``."""
     found = []
     for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if output.output_type == "stream":
-                found += [f"{i}: {line}" for line in output.text.splitlines() if english_prose(line)]
+                found += [f"{i}: {line}" for line in output.text.splitlines() if english_line(line)]
     return found
 
 
@@ -172,7 +146,7 @@ def english_prose_lines(path) -> list[str]:
     ("stem reads x: 1", False),
 ])
 def test_what_counts_as_english_prose(line, prose):
-    assert english_prose(line) is prose
+    assert english_line(line) is prose
 
 
 def test_chinese_notebooks_print_chinese():
