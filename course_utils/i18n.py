@@ -30,8 +30,11 @@ file installed after matplotlib listed its fonts, as on Colab, is registered) an
 and checks its shape and fields, and that every literal text the code passes is in its table.
 
 What is translated: exercises (``exercises``, ``answer_key``), the doctor's lines, the commands'
-own errors, figure labels. Errors raised by the lesson modules (``params depth finetune losses
-optim peft memory``: torch and numpy only, no course import, i18n included) stay in English.
+own errors, figure labels, what the notebooks print (:mod:`course_utils.printed`). Errors raised by the
+lesson modules (``params depth finetune losses optim peft memory``: torch and numpy only, no course
+import, i18n included) stay in English; the one message of theirs the notebooks print, why a run
+failed notebook 02's check (``losses.SanityProblem``), keeps its template so that ``printed`` shows it
+in Chinese.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ use PyTorch as the oracle). For a sample with logits z (C classes) and one-hot t
 
 :func:`assert_sane` is the sanity check the lesson derives from it (a fresh classifier starts at
 ln C), the one every experiment of the course asserts for each of its runs;
-:func:`sanity_problem` returns its message instead of raising, for sweeps that keep failed runs.
+:func:`sanity_problem` returns its message instead of raising, for sweeps that keep failed runs: a
+:class:`SanityProblem`, an English ``str`` that keeps its template and values, so that the course's
+printing (``course_utils.printed.say``) can show it in Chinese while this module imports only torch.
 """
 
 from __future__ import annotations
@@ -169,8 +171,21 @@ def quarter_means(losses: Sequence[float]) -> list[float]:
     return [sum(losses[i * n // 4:(i + 1) * n // 4]) / ((i + 1) * n // 4 - i * n // 4) for i in range(4)]
 
 
+class SanityProblem(str):
+    """Why a run is not sane: the English message itself (a ``str``), with the ``template`` and the
+    ``values`` it was formatted from, for a translation to format instead."""
+
+    def __new__(cls, template: str, values: dict):
+        problem = super().__new__(cls, template.format(**values))
+        problem.template, problem.values = template, dict(values)
+        return problem
+
+    def __reduce__(self):  # pickled across processes (the sweeps' workers) with its template
+        return SanityProblem, (self.template, self.values)
+
+
 def sanity_problem(first_loss: float, losses: Sequence[float], num_classes: int,
-                   name: str = "run") -> str | None:
+                   name: str = "run") -> SanityProblem | None:
     """Why a classifier's training run is not sane, naming ``name``; ``None`` when it is.
 
     ``first_loss``: the loss before any update; ``losses``: the training losses in order (per step,
@@ -186,17 +201,19 @@ def sanity_problem(first_loss: float, losses: Sequence[float], num_classes: int,
     """
     chance = math.log(num_classes)
     if not 0.5 * chance <= first_loss <= 1.5 * chance:
-        return (f"{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: "
-                "check the initialization, the input scaling and the labels")
+        return SanityProblem("{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: check the "
+                             "initialization, the input scaling and the labels",
+                             dict(name=name, first_loss=first_loss, chance=chance))
     if not all(math.isfinite(v) for v in losses):
-        return f"{name}: diverged (a loss became nan or inf); lower the learning rate"
+        return SanityProblem("{name}: diverged (a loss became nan or inf); lower the learning rate", dict(name=name))
     parts = quarter_means(losses)  # fewer than 4 finite losses: a ValueError, the caller's bug
     if max(parts) > 1.5 * chance:
-        return (f"{name}: diverged (losses {[round(v, 3) for v in parts]}, ln C = {chance:.3f}); "
-                "lower the learning rate")
+        return SanityProblem("{name}: diverged (losses {losses}, ln C = {chance:.3f}); lower the learning rate",
+                             dict(name=name, losses=[round(v, 3) for v in parts], chance=chance))
     if parts[-1] >= first_loss:
-        return (f"{name}: did not learn (losses {[round(v, 3) for v in parts]}, the last not below "
-                f"the first loss {first_loss:.3f}); try another learning rate")
+        return SanityProblem("{name}: did not learn (losses {losses}, the last not below the first loss "
+                             "{first_loss:.3f}); try another learning rate",
+                             dict(name=name, losses=[round(v, 3) for v in parts], first_loss=first_loss))
     return None
 
 

@@ -11,7 +11,9 @@ template the notebooks use and checks its entry).
 
 Values are printed as given: numbers, code names and tables of figures stay as they are. An English
 word that is prose, not code (a verdict such as ``"beats"``, an arm name such as ``"head only"``),
-goes through :func:`term`, from :data:`WORDS`; the code keeps comparing the English word.
+goes through :func:`term`, from :data:`WORDS`; the code keeps comparing the English word. A value
+that is a :class:`~course_utils.losses.SanityProblem` (why a run failed notebook 02's check) is shown
+from its :data:`PROBLEMS` entry, the run's name as given.
 """
 
 from __future__ import annotations
@@ -572,10 +574,36 @@ WORDS: dict[str, str] = {
 }
 
 
+#: The messages of :func:`course_utils.losses.sanity_problem`: English template -> Chinese.
+PROBLEMS: dict[str, str] = {
+    "{name}: first loss {first_loss:.3f} is far from ln C = {chance:.3f}: check the initialization, the input "
+    "scaling and the labels":
+        "{name}：第一个损失 {first_loss:.3f} 远离 ln C = {chance:.3f}：请检查初始化、输入的缩放和标签",
+    "{name}: diverged (a loss became nan or inf); lower the learning rate":
+        "{name}：发散了（有损失变成了 nan 或 inf）；请降低学习率",
+    "{name}: diverged (losses {losses}, ln C = {chance:.3f}); lower the learning rate":
+        "{name}：发散了（各四分之一段的损失 {losses}，ln C = {chance:.3f}）；请降低学习率",
+    "{name}: did not learn (losses {losses}, the last not below the first loss {first_loss:.3f}); try another "
+    "learning rate":
+        "{name}：没有学到东西（各四分之一段的损失 {losses}，最后一段不低于第一个损失 {first_loss:.3f}）；"
+        "请换一个学习率",
+}
+
+
 def say(template: str, /, **values) -> str:
     """``template.format(**values)`` in English; its :data:`ZH` entry, formatted, in Chinese
-    (:func:`course_utils.i18n.message`). Raises ``KeyError`` in Chinese when the template has no entry."""
-    return message(ZH, template, **values)
+    (:func:`course_utils.i18n.message`), a :class:`~course_utils.losses.SanityProblem` value from
+    :data:`PROBLEMS`. Raises ``KeyError`` in Chinese when the template has no entry."""
+    return message(ZH, template, **{name: _shown(value) for name, value in values.items()})
+
+
+def _shown(value):
+    """A value as :func:`say` prints it: a message that keeps its English ``template`` and ``values`` (a
+    :class:`~course_utils.losses.SanityProblem`: a lesson module, which plumbing such as this module does not
+    import) from its :data:`PROBLEMS` entry, anything else as given."""
+    if isinstance(value, str) and hasattr(value, "template"):
+        return message(PROBLEMS, value.template, **value.values)
+    return value
 
 
 def term(text: str) -> str:

@@ -4,6 +4,8 @@ and the Chinese notebooks' stored outputs are (nearly) free of English prose."""
 from __future__ import annotations
 
 import ast
+import math
+import pickle
 import re
 import string
 from pathlib import Path
@@ -12,7 +14,9 @@ import nbformat
 import pytest
 
 from course_utils import i18n, printed
-from tests.zh_text import CJK, english_line
+from course_utils.losses import SanityProblem, sanity_problem
+from course_utils.printed import say
+from tests.zh_text import CJK, english_line, english_runs
 from tools.nbenv import NOTEBOOKS
 
 EN_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -20,9 +24,9 @@ ZH_PATHS = sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
 
 #: The most English prose lines (see :func:`tests.zh_text.english_line`) all the Chinese notebooks' stored outputs
 #: may hold. What stays English by design (25 lines when this was written): data shown as it is (a
-#: docstring of 07's corpus, 06's English reviews, a chat example in 08), the sanity messages of
-#: course_utils.losses (a lesson module: English only), library warnings (torchvision, peft), the
-#: DDP subprocess's lines in 06, and two table headers.
+#: docstring of 07's corpus, 06's English reviews, a chat example in 08), the sanity messages stored in
+#: 05's shipped grid (the ones printed through say() are Chinese), library warnings (torchvision, peft),
+#: the DDP subprocess's lines in 06, and two table headers.
 MAX_ENGLISH_PROSE_LINES = 30
 
 
@@ -163,3 +167,18 @@ def test_no_template_is_left_over():
     used = {arg.value for _, _, arg in calls("say") if isinstance(arg, ast.Constant)}
     used |= {arg.value for _, arg in library_templates() if isinstance(arg, ast.Constant)}
     assert not set(printed.ZH) - used, sorted(set(printed.ZH) - used)
+
+
+def test_a_failed_check_is_printed_in_chinese():
+    """Each message of course_utils.losses.sanity_problem (English: a lesson module imports only torch) is
+    shown by say() in the learner's language, from printed.PROBLEMS; in English, exactly as returned."""
+    problems = [sanity_problem(10.0, [1.0] * 4, 10, "far"), sanity_problem(2.3, [2.3, math.nan], 10, "nan"),
+                sanity_problem(2.3, [2.3, 9.0, 9.0, 9.0], 10, "up"), sanity_problem(2.3, [2.3] * 4, 10, "flat")]
+    assert len({p.template for p in problems}) == 4 and all(isinstance(p, SanityProblem) for p in problems)
+    i18n.set_language("en")
+    assert [say("fails: {problem}", problem=p) for p in problems] == [f"fails: {p}" for p in problems]
+    i18n.set_language("zh")
+    for problem in problems:
+        shown = say("fails: {problem}", problem=problem)
+        assert shown.startswith(f"未通过：{problem.values['name']}：") and not english_runs(shown), shown
+    assert pickle.loads(pickle.dumps(problems[0])).template == problems[0].template  # from a sweep's worker
