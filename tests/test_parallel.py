@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 
 import pytest
 import torch
@@ -175,3 +176,31 @@ def test_an_exception_in_a_chained_job_reaches_the_caller(one_thread):
 
     with pytest.raises(KeyError, match="job 2 failed"):
         fork_chains(job, [pids_chain(1, []), pids_chain(3, [])], workers=2)
+
+
+def batches_chain(log: list):
+    """A chain that yields a list of seeds (run side by side), then one seed that depends on their results."""
+    first = yield [3, 1, 4]
+    log.append(len(first))
+    last = yield 1 + int(first[0][0] * 1000) % 5
+    empty = yield []  # nothing to run: sent back an empty list
+    return first + [last], empty
+
+
+@linux
+def test_a_chain_may_yield_a_list_of_jobs_run_side_by_side(one_thread):
+    logs = [[], []]
+    by_hand = _drive_here(batches_chain(logs[0]))
+    got = fork_chains(seeded_training, [batches_chain(logs[1]), countdown(3)], workers=2)[0]
+    assert logs == [[3], [3]] and got[1] == by_hand[1] == []
+    assert [loss for loss, _ in got[0]] == [loss for loss, _ in by_hand[0]]  # the same bits, in order
+    pids = fork_chains(lambda seed: (os.getpid(), time.sleep(0.3))[0], [pids_batch()], workers=2)[0]
+    assert len(set(pids)) == 2 and os.getpid() not in pids  # the list's jobs ran in two workers
+
+
+def pids_batch():
+    return (yield [1, 2])
+
+
+def _drive_here(chain):
+    return fork_chains(seeded_training, [chain], workers=1)[0]

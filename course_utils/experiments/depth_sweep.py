@@ -149,8 +149,9 @@ def sweep_arms(arms: dict[str, Callable[[], nn.Module]], train_set: Dataset, tes
     seeds pass the check too is kept. An arm with no such rate is missing from ``runs``.
 
     The arms are independent: ``workers > 1`` runs their training runs in that many forked
-    processes (:func:`course_utils.parallel.fork_chains`: an arm's runs in order, a free process
-    taking the next run of any arm), with the same results as one after another.
+    processes (:func:`course_utils.parallel.fork_chains`: an arm's sweep in order, then its other
+    seeds side by side, a free process taking the next run of any arm), with the same results as one
+    after another.
     """
 
     def run(key: tuple[str, float, int]) -> Run:
@@ -179,9 +180,7 @@ def sweep_arms(arms: dict[str, Callable[[], nn.Module]], train_set: Dataset, tes
         ranked = sorted((lr for lr in tried if (name, lr, seeds[0]) not in rejected),
                         key=lambda lr: final_loss(*tried[lr]))
         for lr in ranked:
-            others = []
-            for seed in seeds[1:]:
-                others.append((yield name, lr, seed))
+            others = yield [(name, lr, seed) for seed in seeds[1:]]  # side by side: independent runs
             if all([sane(lr, seed, r) for seed, r in zip(seeds[1:], others)]):
                 return tried, (lr, [tried[lr]] + others), rejected
         return tried, None, rejected
