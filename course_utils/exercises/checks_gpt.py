@@ -60,6 +60,22 @@ MESSAGES: dict[str, str] = {
 }
 
 
+def _same_or_near_miss(got, expected: torch.Tensor, case: str,
+                       near_misses: Callable[..., dict[str, torch.Tensor]], *inputs) -> None:
+    """:func:`~course_utils.exercises.checks._same`; when ``got`` differs, the verdict ends with the hint
+    of the known near miss (``near_misses(*inputs)``: hint -> its output) that ``got`` equals, if any."""
+    try:
+        _same(got, expected, case)
+    except _Mismatch as mismatch:
+        with torch.no_grad():
+            misses = near_misses(*inputs)
+        for hint, wrong in misses.items():
+            if torch.is_tensor(got) and got.shape == wrong.shape and torch.allclose(
+                    got.detach().double(), wrong.double(), atol=1e-5, rtol=1e-5):
+                raise _Mismatch(str(mismatch) + hint) from None
+        raise
+
+
 def _attention_near_misses(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
     """Typical wrong causal attentions, each with what to fix."""
     sdpa, T = nn.functional.scaled_dot_product_attention, q.size(-2)
@@ -88,14 +104,7 @@ def check_causal_attention(causal_attention: Callable) -> Verdict:
     def checker() -> str:
         for case, (q, k, v) in cases.items():
             got = _call(causal_attention, case, q.clone(), k.clone(), v.clone())
-            try:
-                _same(got, sdpa(q, k, v, is_causal=True), case)
-            except _Mismatch as mismatch:
-                for hint, wrong in _attention_near_misses(q, k, v).items():
-                    if torch.is_tensor(got) and got.shape == wrong.shape and torch.allclose(
-                            got.detach().double(), wrong.double(), atol=1e-5, rtol=1e-5):
-                        raise _Mismatch(str(mismatch) + hint) from None
-                raise
+            _same_or_near_miss(got, sdpa(q, k, v, is_causal=True), case, _attention_near_misses, q, k, v)
         for case, (q, k, v) in cases.items():
             ours, theirs = ([t.clone().requires_grad_(True) for t in (q, k, v)] for _ in range(2))
             weights = torch.randn(v.shape, generator=g)  # a generic downstream loss
@@ -154,17 +163,7 @@ def check_block_forward(block_forward: Callable) -> Verdict:
     def checker() -> str:
         for name, (block, x) in cases.items():
             got = _call(block_forward, name, block, x.clone())
-            expected = block(x)
-            try:
-                _same(got, expected, name)
-            except _Mismatch as mismatch:
-                with torch.no_grad():
-                    misses = _near_misses(block, x)
-                for hint, wrong in misses.items():
-                    if torch.is_tensor(got) and got.shape == wrong.shape and torch.allclose(
-                            got.detach().double(), wrong.double(), atol=1e-5, rtol=1e-5):
-                        raise _Mismatch(str(mismatch) + hint) from None
-                raise
+            _same_or_near_miss(got, block(x), name, _near_misses, block, x)
         for name, (block, x) in cases.items():
             params = list(block.parameters())
             ours, theirs = (x.clone().requires_grad_(True) for _ in range(2))
