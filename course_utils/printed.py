@@ -543,9 +543,9 @@ WORDS: dict[str, str] = {
     "probability targets": "概率目标",
     "one-hot probabilities == class indices": "独热概率 == 类别索引",
     "label_smoothing=0.1": "label_smoothing=0.1",
-    "reduction='none' ": "reduction='none' ",
-    "reduction='sum'  ": "reduction='sum'  ",
-    "reduction='mean' ": "reduction='mean' ",
+    "reduction='none'": "reduction='none'",
+    "reduction='sum'": "reduction='sum'",
+    "reduction='mean'": "reduction='mean'",
     # notebook 03
     "too small": "太小",
     "right": "合适",
