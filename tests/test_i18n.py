@@ -73,8 +73,6 @@ def test_unknown_language_is_refused_with_the_choices():
         i18n.language("klingon")
 
 
-
-
 def message_tables() -> dict[str, dict]:
     """Every module-level table of the package that holds Chinese: ``{"printed.ZH": {...}, ...}``
     (a table another module imports is listed once, under the shortest name)."""
