@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.exercises import MESSAGES as COMMON, Verdict
+from course_utils.exercises import Verdict
+from course_utils.exercises.checks import _call, _Mismatch, _run
 from course_utils.i18n import message, translate
 
 __all__ = ["check_sft_targets"]
@@ -71,16 +72,12 @@ def reference_targets(ids: list[int], prompt_len: int) -> list[int]:
     return [ids[t + 1] if t + 1 >= prompt_len else -100 for t in range(len(ids) - 1)]
 
 
-class _Mistake(Exception):
-    pass
-
-
 def _as_list(got, case: str) -> list[int]:
     if torch.is_tensor(got) and got.dim() == 1:
         got = got.tolist()
     if not isinstance(got, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                      for v in got):
-        raise _Mistake(message(MESSAGES, "On {case}, it returned {got}; expected a list of ints (or a 1-D tensor).",
+        raise _Mismatch(message(MESSAGES, "On {case}, it returned {got}; expected a list of ints (or a 1-D tensor).",
                                case=case, got=type(got).__name__))
     return list(got)
 
@@ -89,7 +86,7 @@ def _diagnose(got: list[int], ids: list[int], prompt_len: int, case: str) -> Non
     expected = reference_targets(ids, prompt_len)
     n = len(ids)
     if len(got) != len(expected):
-        raise _Mistake(message(MESSAGES, "On {case}, it returned {got} targets for {n} ids; expected {expected}: one "
+        raise _Mismatch(message(MESSAGES, "On {case}, it returned {got} targets for {n} ids; expected {expected}: one "
                                "per input position, and the inputs are ids[:-1] (the last token predicts nothing).",
                                case=case, got=len(got), n=n, expected=n - 1))
     if got == expected:
@@ -97,49 +94,39 @@ def _diagnose(got: list[int], ids: list[int], prompt_len: int, case: str) -> Non
     unshifted = [ids[t] if t >= prompt_len - 1 else -100 for t in range(n - 1)]
     unshifted_strict = [ids[t] if t >= prompt_len else -100 for t in range(n - 1)]
     if got in (unshifted, unshifted_strict):
-        raise _Mistake(message(MESSAGES, "On {case}, the targets are not shifted: the target of position t is the "
+        raise _Mismatch(message(MESSAGES, "On {case}, the targets are not shifted: the target of position t is the "
                                "NEXT token, ids[t + 1], not ids[t].", case=case))
     answer = range(prompt_len - 1, n - 2)  # positions whose targets are answer tokens
     wrong_prompt = [t for t in range(prompt_len - 1) if got[t] != -100]
     if wrong_prompt == [prompt_len - 2]:
-        raise _Mistake(message(MESSAGES, "On {case}, off by one: the target <|assistant|> (the prompt's last token, "
+        raise _Mismatch(message(MESSAGES, "On {case}, off by one: the target <|assistant|> (the prompt's last token, "
                                "at position prompt_len - 2) is not masked. Mask position t when t + 1 < prompt_len.",
                                case=case))
     if wrong_prompt:
-        raise _Mistake(message(MESSAGES, "On {case}, the prompt is not masked: targets {where} are prompt tokens, "
+        raise _Mismatch(message(MESSAGES, "On {case}, the prompt is not masked: targets {where} are prompt tokens, "
                                "they must be -100 (the loss reads only the answer and the end token).",
                                case=case, where=wrong_prompt))
     masked = [t for t in answer if got[t] == -100]
     if masked == [prompt_len - 1] and len(answer) > 1:
-        raise _Mistake(message(MESSAGES, "On {case}, off by one: the first answer token (the target of position "
+        raise _Mismatch(message(MESSAGES, "On {case}, off by one: the first answer token (the target of position "
                                "prompt_len - 1, after <|assistant|>) is masked. Keep position t when "
                                "t + 1 >= prompt_len.", case=case))
     if masked:
-        raise _Mistake(message(MESSAGES, "On {case}, answer tokens are masked (targets {where} are -100): the model "
+        raise _Mismatch(message(MESSAGES, "On {case}, answer tokens are masked (targets {where} are -100): the model "
                                "would learn nothing of the answers.", case=case, where=masked))
     if got[-1] == -100:
-        raise _Mistake(message(MESSAGES, "On {case}, the end token is masked (the last target is -100): the model "
+        raise _Mismatch(message(MESSAGES, "On {case}, the end token is masked (the last target is -100): the model "
                                "would never learn to stop. Keep <|end|> as the last target.", case=case))
-    raise _Mistake(message(MESSAGES, "On {case}, the targets {got} differ from the expected {expected}.",
+    raise _Mismatch(message(MESSAGES, "On {case}, the targets {got} differ from the expected {expected}.",
                            case=case, got=got, expected=expected))
 
 
 def check_sft_targets(fn: Callable[[list[int], int], list[int]]) -> Verdict:
     """``fn(ids, prompt_len)`` -> the targets of ``ids[:-1]``, checked on :data:`CASES`."""
-    try:
+    def checker() -> str:
         for (ids, prompt_len), case in zip(CASES, _case_names()):
-            try:
-                got = fn(list(ids), prompt_len)
-            except NotImplementedError:
-                raise
-            except Exception as exc:  # the learner's bug: a verdict, never a crashed cell
-                raise _Mistake(message(COMMON, "Your function raised {error} on {case}.",
-                                       error=f"{type(exc).__name__}: {exc}", case=case)) from None
-            _diagnose(_as_list(got, case), ids, prompt_len, case)
-    except NotImplementedError:
-        return Verdict(False, translate(COMMON, "Not implemented yet: replace `raise NotImplementedError` with your "
-                                                "code, then run this cell again."), waiting=True)
-    except _Mistake as mistake:
-        return Verdict(False, str(mistake))
-    return Verdict(True, message(MESSAGES, "Correct: the targets are the next tokens, -100 on the prompt, the answer "
-                                 "and <|end|> kept, on {n} cases.", n=len(CASES)))
+            _diagnose(_as_list(_call(fn, case, list(ids), prompt_len), case), ids, prompt_len, case)
+        return message(MESSAGES, "Correct: the targets are the next tokens, -100 on the prompt, the answer and "
+                       "<|end|> kept, on {n} cases.", n=len(CASES))
+
+    return _run(checker)

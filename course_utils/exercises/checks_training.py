@@ -26,7 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from course_utils import i18n
-from course_utils.exercises import MESSAGES as COMMON, Verdict
+from course_utils.exercises import Verdict
+from course_utils.exercises.checks import _Mismatch, _run
 from course_utils.training import train_one_epoch
 
 __all__ = ["check_train_one_epoch"]
@@ -82,10 +83,6 @@ MESSAGES: dict[str, str] = {
 }
 
 _SAMPLES, _BATCH = 50, 16  # 3 full batches and a last one of 2: the mean must weight it
-
-
-class _Mismatch(Exception):
-    """Raised inside the checker with the message for the learner."""
 
 
 class _Batch(torch.Tensor):
@@ -232,11 +229,8 @@ def check_train_one_epoch(my_train_one_epoch: Callable) -> Verdict:
                        "course_utils.training.train_one_epoch after one epoch of {batches} batches.",
                        loss=expected, batches=math.ceil(_SAMPLES / _BATCH))
 
-    try:
+    def seeded() -> str:
         with torch.random.fork_rng(devices=[]):  # the checker seeds; the notebook's RNG is left as it was
-            return Verdict(True, checker())
-    except NotImplementedError:
-        return Verdict(False, i18n.translate(COMMON, "Not implemented yet: replace `raise NotImplementedError` with "
-                                                     "your code, then run this cell again."), waiting=True)
-    except _Mismatch as mismatch:
-        return Verdict(False, str(mismatch))
+            return checker()
+
+    return _run(seeded)
