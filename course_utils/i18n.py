@@ -24,6 +24,11 @@ the value; the code shows the English sentence where it is used. One family of f
 * :func:`figure_text` is the one lenient member, on purpose: a figure label without an entry, or with
   no CJK font to draw it (matplotlib would draw empty boxes and warn), stays English.
 
+A Chinese character takes two columns of a monospaced output, a Latin letter one (:func:`columns`), so
+``f"{word:14s}"`` pads a Chinese word too far. :class:`Text` is a ``str`` whose format spec pads by
+columns; what :func:`course_utils.printed.say` and ``term`` return is one, so that a table's Chinese
+headers and row names line up with its figures. For ASCII text it formats exactly as ``str``.
+
 Chinese figure labels need a CJK font: :func:`cjk_font` finds one (the doctor asks it too; a font
 file installed after matplotlib listed its fonts, as on Colab, is registered) and
 :func:`use_cjk_font` makes matplotlib use it. ``tests/test_i18n.py`` finds every table of the package
@@ -40,11 +45,13 @@ in Chinese.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["language", "translate", "message", "figure_text", "cjk_font"]
+__all__ = ["language", "translate", "message", "figure_text", "cjk_font", "columns", "Text"]
 
 LANGUAGES = ("en", "zh")
 _chosen: str | None = None
@@ -132,6 +139,33 @@ def _table_name(table: Mapping[str, str]) -> str:
                    if module.split(".")[0] == "course_utils" and loaded is not None
                    for attr, value in list(vars(loaded).items()) if value is table)
     return names[0][1] if names else "its message table"
+
+
+def columns(text: str) -> int:
+    """How many columns ``text`` takes in a monospaced output: two for a wide character (Chinese,
+    full-width punctuation: East Asian width W or F), none for a combining mark, one for the others."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
+_PADDING = re.compile(r"(?:(?P<fill>.)?(?P<align>[<>^]))?(?P<width>\d+)?s?")
+
+
+class Text(str):
+    """A ``str`` whose format spec (``"14"``, ``">11s"``, ``"*^9"``) pads to a number of
+    :func:`columns`, not of characters: ``f"{Text('组别'):6}|"`` is ``"组别  |"``. Any other spec
+    (a precision, ``=``) formats as ``str`` does."""
+
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        match = _PADDING.fullmatch(spec)
+        if not match:
+            return str.__format__(str(self), spec)
+        fill, align = match["fill"] or " ", match["align"] or "<"
+        pad = max(0, int(match["width"] or 0) - columns(self))
+        left = {"<": 0, ">": pad, "^": pad // 2}[align]
+        return fill * left + str(self) + fill * (pad - left)
 
 
 #: Figure labels and titles the notebooks pass through :func:`figure_text`, in Chinese.

@@ -2,7 +2,8 @@
 
 * :func:`count_parameters` -- what ``sum(p.numel())`` should mean (shared tensors counted once);
 * :func:`expected_parameters` -- the closed-form count of one layer from its hyperparameters;
-* :func:`parameter_table` / :func:`format_table` / :func:`group_rows` -- one row per layer, as data;
+* :func:`parameter_table` / :func:`group_rows` -- one row per layer (per group of layers), as data
+  (:func:`course_utils.tables.format_table` prints them);
 
 Depth (weighted layers on the longest path) lives in :mod:`course_utils.depth`.
 """
@@ -15,8 +16,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-__all__ = ["count_parameters", "expected_parameters", "parameter_formula", "parameter_table", "group_rows",
-           "format_table"]
+__all__ = ["count_parameters", "expected_parameters", "parameter_formula", "parameter_table", "group_rows"]
 
 
 def _check_module(model: object) -> nn.Module:
@@ -291,34 +291,3 @@ def group_rows(rows: Iterable[dict], level: int = 1) -> list[dict]:
         group["layers"] += 1
     return list(groups.values())
 
-
-def format_table(rows: Iterable[dict], max_rows: int | None = None) -> str:
-    """Render rows (from :func:`parameter_table` or :func:`group_rows`) as aligned text + total."""
-    rows = list(rows)
-    if not rows:
-        return "(no rows: the model has no parameters)"
-    columns = [c for c in ("name", "type", "shape", "parameters", "trainable", "layers", "formula")
-               if c in rows[0]]
-    shown = rows if max_rows is None or len(rows) <= max_rows else rows[:max_rows]
-
-    def cell(row, c):
-        return f"{row[c]:,}" if isinstance(row[c], int) else str(row[c])
-
-    total = {c: "" for c in columns} | {"name": "total"}
-    for c in ("parameters", "trainable", "layers"):
-        if c in columns:
-            total[c] = sum(r[c] for r in rows)
-    body = [[cell(r, c) for c in columns] for r in shown]
-    foot = [cell(total, c) for c in columns]
-    widths = [max(len(c), *(len(values[i]) for values in body + [foot]))
-              for i, c in enumerate(columns)]
-    numeric = {"parameters", "trainable", "layers"}
-
-    def line(values):
-        return "  ".join(v.rjust(w) if c in numeric else v.ljust(w)
-                         for v, w, c in zip(values, widths, columns)).rstrip()
-
-    out = [line(columns), line(["-" * w for w in widths])] + [line(v) for v in body]
-    if len(shown) < len(rows):
-        out.append(f"... {len(rows) - len(shown)} more rows")
-    return "\n".join(out + [line(["-" * w for w in widths]), line(foot)])

@@ -18,7 +18,7 @@ from its :data:`PROBLEMS` entry, the run's name as given.
 
 from __future__ import annotations
 
-from course_utils.i18n import message, translate
+from course_utils.i18n import Text, message, translate
 
 __all__ = ["say", "term"]
 
@@ -240,7 +240,7 @@ ZH: dict[str, str] = {
     "1-nearest-neighbour accuracy on test letters: pixels {pixels:.2f}, ResNet-50 features {features:.2f}":
         "测试字母上的 1-最近邻准确率：像素 {pixels:.2f}，ResNet-50 特征 {features:.2f}",
     # notebook 05
-    "new head: {head:,} parameters; whole model: {total:,}": "新的输出头：{head:,} 个参数；整个模型：{total:,}",
+    "new head: {head:,} parameters; whole model: {total:,}": "新的分类头：{head:,} 个参数；整个模型：{total:,}",
     "No ImageNet weights here (offline): same architecture, random weights, for the shapes.":
         "这里没有 ImageNet 权重（离线）：用相同的架构和随机权重，只看形状。",
     "ImageNet weights loaded": "已加载 ImageNet 权重",
@@ -263,7 +263,7 @@ ZH: dict[str, str] = {
     "discriminative groups (with layer4 + fc trainable): {groups}":
         "分层学习率的参数组（layer4 + fc 可训练时）：{groups}",
     "features {shape}; max head difference naive vs cached: {diff:.1e}":
-        "特征 {shape}；直接计算与缓存特征的输出头最大差异：{diff:.1e}",
+        "特征 {shape}；直接计算与缓存特征的分类头最大差异：{diff:.1e}",
     "inputs per arm: {shapes}": "每个实验组的输入：{shapes}",
     "{arm:>13}: first loss {first_loss:.2f} (ln 10 = 2.30), by quarter {curve}; test accuracy {first_acc:.2f} before "
     "training, {acc:.2f} after (grid, 3 seeds: {mean:.2f} ± {std:.2f})":
@@ -387,7 +387,7 @@ ZH: dict[str, str] = {
         "预训练模型：在新的电影/餐厅评论上准确率 {source:.2f}，在用常见词写成的酒店/手机测试评论上 {common:.2f}",
     "un-adapted on the hotel/phone test reviews with the new words: {source:.2f} with its source head, {fresh:.2f} "
     "with a fresh head (chance: 0.50)":
-        "未经适配，在用新词写成的酒店/手机测试评论上：用源任务的输出头 {source:.2f}，用新的输出头 {fresh:.2f}（随机猜"
+        "未经适配，在用新词写成的酒店/手机测试评论上：用源任务的分类头 {source:.2f}，用新的分类头 {fresh:.2f}（随机猜"
         "测：0.50）",
     "validation accuracy of seed 0 by learning rate (* = chosen, ! = failed the check)":
         "随机种子 0 在各学习率下的验证准确率（* = 选中，! = 未通过检查）",
@@ -442,7 +442,7 @@ ZH: dict[str, str] = {
     "step {step:4d}  train loss {train:.2f}  validation loss {val:.2f}  perplexity {ppl:6.1f}":
         "第 {step:4d} 步  训练损失 {train:.2f}  验证损失 {val:.2f}  困惑度 {ppl:6.1f}",
     "pretrained body + fresh head, no training: test accuracy {acc:.2f} (chance 0.10)":
-        "预训练的主体 + 新的输出头，不训练：测试准确率 {acc:.2f}（随机猜测 0.10）",
+        "预训练的主体 + 新的分类头，不训练：测试准确率 {acc:.2f}（随机猜测 0.10）",
     "x = failed the check:": "x = 未通过检查：",
     "(test: {n} docstrings; mean ± std over {seeds} seeds; chance 0.10)":
         "（测试：{n} 条文档字符串；{seeds} 个随机种子的均值 ± 标准差；随机猜测 0.10）",
@@ -502,6 +502,19 @@ ZH: dict[str, str] = {
     "at every rate chosen on seed 0, the other seeds passed the check too":
         "在随机种子 0 上选中的每个学习率下，其他随机种子也都通过了检查",
     "(mean ± standard deviation over the 3 seeds)": "（3 个随机种子的均值 ± 标准差）",
+    # table headers with values (the tables' words are in WORDS)
+    "(no rows: the model has no parameters)": "（没有行：这个模型没有参数）",
+    "... {n} more rows": "……还有 {n} 行",
+    "{k:>2}/class ({n:>3} images)": "每类 {k:>2} 个（{n:>3} 张） ",
+    "{target:>6}, {k:>2}/class: ": "{target:>6}，每类 {k:>2} 个：",
+    "LLaMA-7B, {recipe:13s}: weights {weights:5.1f} GB + gradients {gradients:5.1f} GB + optimizer "
+    "{optimizer:5.1f} GB = {total:6.1f} GB":
+        "LLaMA-7B，{recipe:13s}：权重 {weights:5.1f} GB + 梯度 {gradients:5.1f} GB + 优化器状态 "
+        "{optimizer:5.1f} GB = {total:6.1f} GB",
+    "   (mean weight, positions 1..{last})": "   （平均权重，位置 1..{last}）",
+    "acc @ {k}/class": "每类 {k} 个准确率",
+    "always {word!r}": "恒答 {word!r}",
+    "{fresh:>12.3f} (fresh head), {source:.3f} (source head)": "{fresh:>12.3f}（新分类头），{source:.3f}（源分类头）",
 }
 
 #: English words passed as values (verdicts, arm names) -> Chinese.
@@ -578,7 +591,7 @@ WORDS: dict[str, str] = {
     "none": "无",
     # notebook 06
     "LoRA": "LoRA",
-    "head only": "只训练输出头",
+    "head only": "只训练分类头",
     "full": "全量微调",
     "from scratch": "从零训练",
     "bag of words": "词袋模型",
@@ -597,6 +610,81 @@ WORDS: dict[str, str] = {
     "first word": "首词",
     "exact": "完全一致",
     "stop rate": "停止率",
+    # table headers and row names (course_utils.tables.format_table, the notebooks' own tables)
+    "name": "名称",
+    "type": "类型",
+    "shape": "形状",
+    "parameters": "参数量",
+    "trainable": "可训练",
+    "layers": "层数",
+    "formula": "公式",
+    "total": "合计",
+    "model": "模型",
+    "weight layers": "权重层",
+    "sum of formulas": "公式之和",
+    "published": "官方公布",
+    "stage": "阶段",
+    "share": "占比",
+    "depth": "深度",
+    "parameters per layer": "每层参数量",
+    "exact formula": "精确公式",
+    "rule/exact": "估算/精确",
+    "options": "选项",
+    "final loss": "最终损失",
+    "batch size": "批量大小",
+    "relative error": "相对误差",
+    "epoch": "迭代周期",
+    "train loss": "训练损失",
+    "train acc": "训练准确率",
+    "val loss": "验证损失",
+    "val acc": "验证准确率",
+    "init": "初始化",
+    "layer 1": "第 1 层",
+    "layer 10": "第 10 层",
+    "layer 20": "第 20 层",
+    "(activation std)": "（激活值的标准差）",
+    "network": "网络",
+    "chosen": "选中",
+    "network (3 seeds)": "网络（3 个随机种子）",
+    "first loss": "第一个损失",
+    "highest loss": "最高损失",
+    "final train loss": "最终训练损失",
+    "test accuracy": "测试准确率",
+    "not run": "未运行",
+    "estimated": "估计",
+    "measured": "实测",
+    "ratio": "比值",
+    "weights": "权重",
+    "gradients": "梯度",
+    "Adam state (m, v)": "Adam 状态（m、v）",
+    "activations saved for backward": "为反向传播保存的激活值",
+    "peak of one training step": "一步训练的峰值",
+    "without": "不用检查点",
+    "with": "使用检查点",
+    "saved for backward": "为反向传播保存",
+    "peak (weights + step)": "峰值（权重 + 一步）",
+    "FLOPs of the step": "一步的 FLOPs",
+    "recipe": "方案",
+    "of": "占比",
+    "state (est.)": "状态（估计）",
+    "test accuracy, 3 seeds": "3 个随机种子的测试准确率",
+    "un-adapted": "未适配",
+    "vocab": "词表",
+    "bytes/token": "字节/词元",
+    "ours (Python)": "我们的（Python）",
+    "HF tokenizers": "HF tokenizers",
+    "largest weight": "最大权重",
+    "with /√d": "除以 √d",
+    "itself": "自身",
+    "previous": "前一个",
+    "first": "首个",
+    "arm": "实验组",
+    "peak MB": "峰值 MB",
+    "steps": "步数",
+    "tokens": "词元数",
+    "input": "输入",
+    "target": "目标",
+    "loss (nats)": "损失（nats）",
 }
 
 
@@ -616,23 +704,26 @@ PROBLEMS: dict[str, str] = {
 }
 
 
-def say(template: str, /, **values) -> str:
+def say(template: str, /, **values) -> Text:
     """``template.format(**values)`` in English; its :data:`ZH` entry, formatted, in Chinese
     (:func:`course_utils.i18n.message`), a :class:`~course_utils.losses.SanityProblem` value from
-    :data:`PROBLEMS`. Raises ``KeyError`` in Chinese when the template has no entry."""
-    return message(ZH, template, **{name: _shown(value) for name, value in values.items()})
+    :data:`PROBLEMS`. Raises ``KeyError`` in Chinese when the template has no entry. The result is a
+    :class:`~course_utils.i18n.Text`: padded by screen columns in a format spec (a table's header)."""
+    return Text(message(ZH, template, **{name: _shown(value) for name, value in values.items()}))
 
 
 def _shown(value):
     """A value as :func:`say` prints it: a message that keeps its English ``template`` and ``values`` (a
     :class:`~course_utils.losses.SanityProblem`: a lesson module, which plumbing such as this module does not
-    import) from its :data:`PROBLEMS` entry, anything else as given."""
+    import) from its :data:`PROBLEMS` entry, other text as a :class:`~course_utils.i18n.Text` (padded by
+    screen columns: ``{arm:14s}`` of a Chinese arm name), anything else as given."""
     if isinstance(value, str) and hasattr(value, "template"):
         return message(PROBLEMS, value.template, **value.values)
-    return value
+    return Text(value) if isinstance(value, str) else value
 
 
-def term(text: str) -> str:
+def term(text: str) -> Text:
     """An English word or phrase of prose used as a value: itself in English, its :data:`WORDS`
-    entry in Chinese (:func:`course_utils.i18n.translate`; raises ``KeyError`` when there is none)."""
-    return translate(WORDS, text)
+    entry in Chinese (:func:`course_utils.i18n.translate`; raises ``KeyError`` when there is none).
+    A :class:`~course_utils.i18n.Text`, so ``f"{term(arm):14s}"`` lines up in both languages."""
+    return Text(translate(WORDS, text))

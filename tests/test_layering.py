@@ -15,9 +15,9 @@ from tools.import_graph import graph, module_files, our_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_utils"
-#: Top-level modules that are notebook plumbing, not lessons: seeding and threads, printed and
-#: figure text in the learner's language, plots, forked sweeps, checkpoints.
-TOOLKIT = {"repro", "printed", "i18n", "plots", "parallel", "checkpoint"}
+#: Top-level modules that are notebook plumbing, not lessons: seeding and threads, printed text,
+#: tables and figure text in the learner's language, plots, forked sweeps, checkpoints.
+TOOLKIT = {"repro", "printed", "tables", "i18n", "plots", "parallel", "checkpoint"}
 SUBPACKAGES = {"data", "exercises", "experiments", "cli", "internals"}
 #: What each role may import (besides itself). Lessons are the other top-level modules.
 MAY_IMPORT = {

@@ -11,12 +11,12 @@ from course_utils.depth import depth
 from course_utils.params import (
     count_parameters,
     expected_parameters,
-    format_table,
     group_rows,
     parameter_formula,
     parameter_table,
     supported_layers,
 )
+from course_utils.tables import format_table
 
 
 def numel(module: nn.Module) -> int:

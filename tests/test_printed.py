@@ -23,11 +23,12 @@ EN_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 ZH_PATHS = sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
 
 #: The most English prose lines (see :func:`tests.zh_text.english_line`) all the Chinese notebooks' stored outputs
-#: may hold. What stays English by design (25 lines when this was written): data shown as it is (a
+#: may hold. What stays English by design (23 lines when this was last counted): data shown as it is (a
 #: docstring of 07's corpus, 06's English reviews, a chat example in 08), the sanity messages stored in
-#: 05's shipped grid (the ones printed through say() are Chinese), library warnings (torchvision, peft),
-#: the DDP subprocess's lines in 06, and two table headers.
-MAX_ENGLISH_PROSE_LINES = 30
+#: 05's shipped grid (the ones printed through say() are Chinese), library output (torchvision's warnings,
+#: peft's parameter count, transformers' class name) and the DDP subprocess's lines in 06. Tables are
+#: checked on their own (test_chinese_notebooks_tables_are_chinese): none is left in English.
+MAX_ENGLISH_PROSE_LINES = 25
 
 
 @pytest.fixture(autouse=True)
@@ -160,6 +161,48 @@ def test_chinese_notebooks_print_chinese():
     total = sum(map(len, lines.values()))
     report = "\n".join(f"{name}: {len(found)}\n  " + "\n  ".join(found[:8]) for name, found in lines.items() if found)
     assert total <= MAX_ENGLISH_PROSE_LINES, f"{total} English prose lines in notebooks/zh outputs:\n{report}"
+
+
+_COLUMNS = re.compile(r"\s{2,}")
+_WORDS_ONLY = re.compile(r"[A-Za-z][a-z]+(?: [a-z]+)*")  # "peak MB" no, "train loss" yes: prose, not a code name
+
+
+def english_table_line(line: str) -> bool:
+    """Is this printed line a table's header or row name left in English? A header: no CJK, no figure,
+    3 or more columns (2 or more spaces apart), 2 or more of them plain English words. A row: it starts
+    with an English word or phrase that :data:`printed.WORDS` translates (``head only   0.30``)."""
+    if CJK.search(line):
+        return False
+    cells = _COLUMNS.split(line.strip())
+    if len(cells) >= 3 and not re.search(r"\d", line) and sum(bool(_WORDS_ONLY.fullmatch(c)) for c in cells) >= 2:
+        return True
+    return any(line.strip().startswith(en) and re.match(r"\s{2,}|:", line.strip()[len(en):])
+               for en, zh in printed.WORDS.items() if zh != en)
+
+
+@pytest.mark.parametrize("line, english", [
+    ("model      weight layers  depth()", True),
+    ("arm             trainable  peak MB    acc @ 10/class    acc @ 20/class", True),  # figures, but "arm" leads
+    ("head only           1,290      8.3       0.30 ± 0.01", True),
+    ("full (last) lr 0.001: 0.33  lr 0.003: 0.36", False),  # one space: not a column
+    ("total                             27         27", True),
+    ("模型      权重层  depth()", False),
+    ("resnet18              21       18", False),
+    ("full-long | 0.0003 |     0.854 ± 0.029", False),  # an arm's code name
+    ("LoRA                7,434     25.0", False),  # the same word in Chinese
+])
+def test_what_counts_as_an_english_table_line(line, english):
+    assert english_table_line(line) is english
+
+
+def test_chinese_notebooks_tables_are_chinese():
+    """The zh notebooks' stored tables have Chinese headers and row names (the words of printed.WORDS,
+    padded by screen columns: course_utils.i18n.Text)."""
+    found = [f"{path.name} cell {i}: {line}" for path in ZH_PATHS
+             for i, cell in enumerate(nbformat.read(path, as_version=4).cells) if cell.cell_type == "code"
+             for output in cell.get("outputs", []) if output.output_type == "stream"
+             for line in output.text.splitlines() if english_table_line(line)]
+    assert not found, f"{len(found)} table lines in English in notebooks/zh outputs:\n" + "\n".join(found[:40])
 
 
 def test_no_template_is_left_over():

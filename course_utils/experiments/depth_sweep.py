@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from course_utils.i18n import columns
 from course_utils.losses import sanity_problem
 from course_utils.parallel import fork_chains
-from course_utils.printed import say
+from course_utils.printed import say, term
 from course_utils.training import evaluate
 
 __all__ = ["DeepNet", "train_arm", "first_loss", "sweep_arms", "results_table", "format_sweep",
@@ -212,12 +213,19 @@ def results_table(result: SweepResult) -> dict[str, dict]:
     return table
 
 
+def _name_width(names: list[str]) -> int:
+    """The first column's width: 20, or one more than its widest name (a Chinese name is wider)."""
+    return max(20, 1 + max(columns(name) for name in names))
+
+
 def format_sweep(result: SweepResult) -> str:
     """Seed 0's final loss at every rate tried (x: failed the check, -: not tried) and the rate
     chosen, then whether another seed failed the check at a rate chosen on seed 0."""
+    width = _name_width([term("network"), *map(term, result.sweep)])
     lines = [say("learning-rate sweep (seed 0), training loss over the last 10 steps "
                  "(x: failed the check, -: not tried):"),
-             f"{'network':<20}" + "".join(f"{'lr ' + str(lr):>9}" for lr in result.lrs) + "   chosen"]
+             f"{term('network'):<{width}}" + "".join(f"{'lr ' + str(lr):>9}" for lr in result.lrs)
+             + f"   {term('chosen')}"]
     for name, tried in result.sweep.items():
         cells = []
         for lr in result.lrs:
@@ -227,8 +235,8 @@ def format_sweep(result: SweepResult) -> str:
             loss = final_loss(*tried[lr])
             mark = "x" if (name, lr, result.seeds[0]) in result.rejected else " "
             cells.append((f"{loss:>8.3f}" if math.isfinite(loss) else f"{'nan':>8}") + mark)
-        chosen = result.runs[name][0] if name in result.runs else "none"
-        lines.append(f"{name:<20}" + "".join(cells) + f"   {chosen}")
+        chosen = result.runs[name][0] if name in result.runs else term("none")
+        lines.append(f"{term(name):<{width}}" + "".join(cells) + f"   {chosen}")
     later = [message for (_, _, seed), message in result.rejected.items()
              if seed != result.seeds[0]]
     lines.append(say("at a rate chosen on seed 0, another seed failed the check:") if later else
@@ -239,10 +247,11 @@ def format_sweep(result: SweepResult) -> str:
 
 def format_results(table: dict[str, dict]) -> str:
     """The table of :func:`results_table`, one line per arm."""
-    lines = [f"{'network (3 seeds)':<20}{'lr':>6}{'first loss':>11}{'highest loss':>13}"
-             f"{'final train loss':>19}{'test accuracy':>17}"]
+    width = _name_width([term("network (3 seeds)"), *map(term, table)])
+    lines = [f"{term('network (3 seeds)'):<{width}}{'lr':>6}{term('first loss'):>11}{term('highest loss'):>13}"
+             f"{term('final train loss'):>19}{term('test accuracy'):>17}"]
     for name, row in table.items():
-        lines.append(f"{name:<20}{row['lr']:>6}{row['first'][0]:>11.3f}{row['highest']:>13.3f}"
+        lines.append(f"{term(name):<{width}}{row['lr']:>6}{row['first'][0]:>11.3f}{row['highest']:>13.3f}"
                      f"{row['last'][0]:>12.3f} ± {row['last'][1]:.3f}"
                      f"{row['acc'][0]:>10.3f} ± {row['acc'][1]:.3f}")
     lines.append(say("(mean ± standard deviation over the 3 seeds)"))
