@@ -24,7 +24,7 @@ the value; the code shows the English sentence where it is used. One family of f
 * :func:`figure_text` is the one lenient member, on purpose: a figure label without an entry, or with
   no CJK font to draw it (matplotlib would draw empty boxes and warn), stays English.
 
-A Chinese character takes two columns of a monospaced output, a Latin letter one (:func:`columns`), so
+A Chinese character is wider than a column of a monospaced output (:func:`columns`), so
 ``f"{word:14s}"`` pads a Chinese word too far. :class:`Text` is a ``str`` whose format spec pads by
 columns; what :func:`course_utils.printed.say` and ``term`` return is one, so that a table's Chinese
 headers and row names line up with its figures. For ASCII text it formats exactly as ``str``.
@@ -44,6 +44,7 @@ in Chinese.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -141,11 +142,21 @@ def _table_name(table: Mapping[str, str]) -> str:
     return names[0][1] if names else "its message table"
 
 
+#: The columns a wide character takes where the notebooks' outputs are read: a browser draws a Chinese
+#: character (or full-width punctuation) 1 em wide, and a column of the monospaced fonts JupyterLab, Colab
+#: and GitHub ask for (Menlo, DejaVu Sans Mono, Liberation Mono) 0.6 em wide. A terminal gives it 2
+#: columns (wcwidth); in Chromium the padding of 2 leaves a row with six Chinese characters two columns
+#: short, that of 5/3 lines it up (``tests/test_browser.py`` measures it).
+WIDE = 5 / 3
+
+
 def columns(text: str) -> int:
-    """How many columns ``text`` takes in a monospaced output: two for a wide character (Chinese,
-    full-width punctuation: East Asian width W or F), none for a combining mark, one for the others."""
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-               for c in text)
+    """How many columns ``text`` takes in a notebook's output, to the nearest one: :data:`WIDE` for a
+    wide character (Chinese, full-width punctuation: East Asian width W or F), none for a combining
+    mark, one for the others."""
+    wide = sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+    narrow = sum(not unicodedata.combining(c) for c in text) - wide
+    return math.floor(narrow + WIDE * wide + 0.5)
 
 
 _PADDING = re.compile(r"(?:(?P<fill>.)?(?P<align>[<>^]))?(?P<width>\d+)?s?")
@@ -153,7 +164,7 @@ _PADDING = re.compile(r"(?:(?P<fill>.)?(?P<align>[<>^]))?(?P<width>\d+)?s?")
 
 class Text(str):
     """A ``str`` whose format spec (``"14"``, ``">11s"``, ``"*^9"``) pads to a number of
-    :func:`columns`, not of characters: ``f"{Text('组别'):6}|"`` is ``"组别  |"``. Any other spec
+    :func:`columns`, not of characters: ``f"{Text('分类头'):8}|"`` is ``"分类头   |"``. Any other spec
     (a precision, ``=``) formats as ``str`` does."""
 
     __slots__ = ()

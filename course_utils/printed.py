@@ -77,7 +77,7 @@ ZH: dict[str, str] = {
     "batch loss (mean): {loss:.4f}": "批量的损失（均值）：{loss:.4f}",
     "by hand {by_hand:.4f} | course_utils {ours:.4f} | PyTorch {theirs:.4f}":
         "手算 {by_hand:.4f} | course_utils {ours:.4f} | PyTorch {theirs:.4f}",
-    "logits in (correct):       loss = {loss:.4f}": "输入对数几率（正确）：  损失 = {loss:.4f}",
+    "logits in (correct):       loss = {loss:.4f}": "输入 logits（正确）：  损失 = {loss:.4f}",
     "probabilities in (the bug): loss = {loss:.4f}": "输入概率（错误）：      损失 = {loss:.4f}",
     "the floor ln(1 + (C-1)/e) = {floor:.4f}": "下限 ln(1 + (C-1)/e) = {floor:.4f}",
     "naive softmax:": "朴素的 softmax：",
@@ -102,11 +102,11 @@ ZH: dict[str, str] = {
     "loss            -ln p      = {loss:.4f}   (chance: ln C = {chance:.4f})":
         "损失            -ln p      = {loss:.4f}   （随机猜测：ln C = {chance:.4f}）",
     "dL/dz_true       p - 1     = {grad:+.4f}   (pushes the true logit up)":
-        "dL/dz_true       p - 1     = {grad:+.4f}   （把真实类别的对数几率往上推）",
+        "dL/dz_true       p - 1     = {grad:+.4f}   （把真实类别的 logit 往上推）",
     "dL/dz_other      p_other   = {grad:+.4f}   (pushes each other logit down)":
-        "dL/dz_other      p_other   = {grad:+.4f}   （把其他每个对数几率往下压）",
+        "dL/dz_other      p_other   = {grad:+.4f}   （把其他每个 logit 往下压）",
     "z = 50, y = 0: with logits {with_logits:.4f}, from probabilities {from_probs:.4f}":
-        "z = 50，y = 0：由对数几率算 {with_logits:.4f}，由概率算 {from_probs:.4f}",
+        "z = 50，y = 0：由 logits 算 {with_logits:.4f}，由概率算 {from_probs:.4f}",
     "in float32, sigmoid(z) rounds to exactly 1 from z = {z}": "在 float32 中，从 z = {z} 起 sigmoid(z) 恰好舍入为 1",
     "autograd gradient (first row):": "自动微分的梯度（第一行）：",
     "softmax(z) - y, / N (first row):": "softmax(z) - y，/ N（第一行）：",
@@ -330,7 +330,7 @@ ZH: dict[str, str] = {
         "{arm}，每类 10 个数字，随机种子 0：测试准确率 {accuracy:.2f}",
     "per-class accuracy:": "每个类别的准确率：",
     "reloaded {arm}: identical logits on all {n} test images":
-        "重新加载的 {arm}：全部 {n} 张测试图像上的对数几率完全相同",
+        "重新加载的 {arm}：全部 {n} 张测试图像上的 logits 完全相同",
     "Skipped the online section: {reason}.": "跳过了联网部分：{reason}。",
     "{name:>14}: test accuracy {acc:.3f} on 2,000 CIFAR-10 test images ({seconds:.0f} s)":
         "{name:>14}：在 2,000 张 CIFAR-10 测试图像上的测试准确率 {acc:.3f}（{seconds:.0f} 秒）",
@@ -424,7 +424,7 @@ ZH: dict[str, str] = {
     "per head: q, k, v of shape {shape} (batch, heads, T, d_model / heads)":
         "每个头：q、k、v 的形状为 {shape}（批量，头数，T，d_model / 头数）",
     "same seed -> same {n} tensors; max |logits difference| = {diff:.1e}":
-        "相同的随机种子 -> 相同的 {n} 个张量；最大 |对数几率差异| = {diff:.1e}",
+        "相同的随机种子 -> 相同的 {n} 个张量；最大 |logits 差异| = {diff:.1e}",
     "same 10 sampled tokens: {tokens}": "采样出的 10 个词元相同：{tokens}",
     "formula {formula:,} | counted {counted:,} | per-layer formulas {per_layer:,}":
         "公式 {formula:,} | 计数 {counted:,} | 逐层公式 {per_layer:,}",
@@ -458,7 +458,7 @@ ZH: dict[str, str] = {
     "same greedy continuation:": "贪心续写相同：",
     "copied {n} LoRA matrices": "复制了 {n} 个 LoRA 矩阵",
     "max |class logits difference| over {n} test docstrings = {diff:.1e}":
-        "{n} 条测试文档字符串上的最大 |类别对数几率差异| = {diff:.1e}",
+        "{n} 条测试文档字符串上的最大 |类别 logits 差异| = {diff:.1e}",
     # notebook 08
     "{how}; {seconds:.1f} s of CPU time for this cell and the one above":
         "{how}；这个单元格和上一个共用了 {seconds:.1f} 秒 CPU 时间",
@@ -493,7 +493,7 @@ ZH: dict[str, str] = {
     "GPT2LMHeadModel, same greedy answer:": "GPT2LMHeadModel，贪心解码的回答相同：",
     "copied {n} LoRA matrices into peft": "把 {n} 个 LoRA 矩阵复制到 peft",
     "LoRA: ours vs peft, max |logits difference| on 32 test examples = {diff:.1e}":
-        "LoRA：我们的 vs peft，32 个测试样本上的最大 |对数几率差异| = {diff:.1e}",
+        "LoRA：我们的 vs peft，32 个测试样本上的最大 |logits 差异| = {diff:.1e}",
     # course_utils.experiments.depth_sweep (notebook 04)
     "learning-rate sweep (seed 0), training loss over the last 10 steps (x: failed the check, -: not tried):":
         "学习率扫描（随机种子 0），最后 10 步的训练损失（x：未通过检查，-：未尝试）：",
@@ -505,7 +505,7 @@ ZH: dict[str, str] = {
     # table headers with values (the tables' words are in WORDS)
     "(no rows: the model has no parameters)": "（没有行：这个模型没有参数）",
     "... {n} more rows": "……还有 {n} 行",
-    "{k:>2}/class ({n:>3} images)": "每类 {k:>2} 个（{n:>3} 张） ",
+    "{k:>2}/class ({n:>3} images)": "每类 {k:>2} 个（{n:>3} 张）",
     "{target:>6}, {k:>2}/class: ": "{target:>6}，每类 {k:>2} 个：",
     "LLaMA-7B, {recipe:13s}: weights {weights:5.1f} GB + gradients {gradients:5.1f} GB + optimizer "
     "{optimizer:5.1f} GB = {total:6.1f} GB":
@@ -515,6 +515,10 @@ ZH: dict[str, str] = {
     "acc @ {k}/class": "每类 {k} 个准确率",
     "always {word!r}": "恒答 {word!r}",
     "{fresh:>12.3f} (fresh head), {source:.3f} (source head)": "{fresh:>12.3f}（新分类头），{source:.3f}（源分类头）",
+    "new lexicon: positive {positive}\n             negative {negative}":
+        "新词汇：正面 {positive}\n       负面 {negative}",
+    "vocabulary: {n} tokens; e.g. {ids}": "词表：{n} 个词元；例如 {ids}",
+    "{model} max |logits difference| = {diff:.1e}": "{model} 最大 |logits 差异| = {diff:.1e}",
 }
 
 #: English words passed as values (verdicts, arm names) -> Chinese.
@@ -685,6 +689,9 @@ WORDS: dict[str, str] = {
     "input": "输入",
     "target": "目标",
     "loss (nats)": "损失（nats）",
+    "negative": "负面",
+    "positive": "正面",
+    "(transposed)": "（转置）",
 }
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -267,6 +268,50 @@ def test_tofu_detector_sees_chinese_glyphs_and_catches_empty_boxes(browser):
         assert "no Chinese text found" in support.glyph_problems(page, "#boxes", "no Chinese")[0]
     finally:
         page.close()
+
+
+@pytest.mark.browser
+def test_chinese_row_names_line_up_in_jupyterlabs_output_area(lab, browser):
+    """course_utils.i18n.WIDE, measured where learners read the tables: in a JupyterLab stream output
+    (its own CSS, this machine's fonts), a row named in Chinese and padded by ``Text`` starts its next
+    column where an English row does, within half a column; padded as a terminal would (2 columns a
+    Chinese character), the row of six characters falls short by more than one."""
+    from course_utils.i18n import Text
+
+    names = ["LoRA", "只训练分类头", "全量微调（末词元）", "普通网络，Kaiming 初始化", "太小（std 0.01）", "实验组"]
+    by_text = [f"{Text(name):28}" for name in names]
+    as_terminal = [name + " " * (28 - sum(2 if ord(c) > 0x2E80 else 1 for c in name)) for name in names]
+    context, _ = browser
+    page = context.new_page()
+    try:
+        page.goto(f"{lab.base_url}/lab/workspaces/font-{uuid.uuid4().hex[:8]}?token={lab.token}")
+        page.wait_for_function("() => window.jupyterapp && document.querySelector('#jp-main-dock-panel')",
+                               timeout=60_000)
+        where = page.evaluate("""(rows) => {
+            const out = document.createElement('div');
+            out.className = 'lm-Widget jp-RenderedText jp-OutputArea-output';
+            out.setAttribute('data-mime-type', 'application/vnd.jupyter.stdout');
+            const pre = document.createElement('pre');
+            out.appendChild(pre);
+            document.body.appendChild(out);
+            const bars = rows.map((row) => {
+                const line = document.createElement('div'), bar = document.createElement('span');
+                line.textContent = row; bar.textContent = '|'; line.appendChild(bar); pre.appendChild(line);
+                return bar;
+            });
+            const ten = document.createElement('span');
+            ten.textContent = '0123456789'; pre.appendChild(ten);
+            return {x: bars.map((b) => b.getBoundingClientRect().left),
+                    column: ten.getBoundingClientRect().width / 10,
+                    font: getComputedStyle(pre).fontFamily};
+        }""", by_text + as_terminal)
+    finally:
+        page.close()
+    column, x = where["column"], where["x"]
+    ours = [(xi - x[0]) / column for xi in x[:len(names)]]
+    terminal = [(xi - x[0]) / column for xi in x[len(names):]]
+    assert all(abs(off) <= 0.5 for off in ours), (where["font"], dict(zip(names, ours)))
+    assert terminal[1] < -1, (where["font"], dict(zip(names, terminal)))  # the measurement can tell
 
 
 @pytest.mark.browser

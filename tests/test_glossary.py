@@ -147,11 +147,15 @@ def comments(path) -> str:
 
 def chinese_text() -> str:
     """Every Chinese text a learner reads: zh Markdown and code comments, exercise messages and
-    the Chinese questions, hints and solutions of the answer key."""
+    the Chinese questions, hints and solutions of the answer key, what the notebooks print
+    (``course_utils.printed``'s tables) and the figures' labels."""
+    from course_utils import i18n, plots, printed
     from course_utils.exercises import MESSAGES, answer_key
 
     parts = [markdown(p) for p in ZH_PATHS] + [comments(p) for p in ZH_PATHS] + list(MESSAGES.values())
     parts += [t for e in answer_key.load().values() for t in e.get("zh", {}).values()]
+    for table in (printed.ZH, printed.WORDS, printed.PROBLEMS, i18n.FIGURE_TEXT, plots.PLOT_TEXT):
+        parts += table.values()
     return "\n".join(parts)
 
 
