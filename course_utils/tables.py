@@ -1,6 +1,7 @@
 """The tables the notebooks print, in the learner's language: column names through
 :func:`course_utils.printed.term`, widths in screen columns (:func:`course_utils.i18n.columns`: a
-Chinese character takes two), so that the Chinese edition's tables line up as the English ones do.
+Chinese character takes 5/3 of a column in JupyterLab's font), so that the Chinese edition's tables
+line up as the English ones do.
 
 * :func:`format_table` -- rows of :func:`course_utils.params.parameter_table` or
   :func:`~course_utils.params.group_rows` (plain dicts) as aligned text with a total line.
