@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from course_utils.i18n import columns
+from course_utils.i18n import Text, columns
 from course_utils.printed import say, term
 
 __all__ = ["format_table"]
@@ -43,7 +43,7 @@ def format_table(rows: Iterable[dict], max_rows: int | None = None) -> str:
     widths = [max(columns(v) for v in column) for column in zip(header, *body, foot)]
 
     def line(values):
-        return "  ".join(" " * (w - columns(v)) + v if c in NUMERIC else v + " " * (w - columns(v))
+        return "  ".join(format(Text(v), f"{'>' if c in NUMERIC else '<'}{w}")
                          for v, w, c in zip(values, widths, names)).rstrip()
 
     rule = line(["-" * w for w in widths])
