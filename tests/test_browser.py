@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import unicodedata
 import uuid
 from pathlib import Path
 
@@ -280,7 +281,8 @@ def test_chinese_row_names_line_up_in_jupyterlabs_output_area(lab, browser):
 
     names = ["LoRA", "只训练分类头", "全量微调（末词元）", "普通网络，Kaiming 初始化", "太小（std 0.01）", "实验组"]
     by_text = [f"{Text(name):28}" for name in names]
-    as_terminal = [name + " " * (28 - sum(2 if ord(c) > 0x2E80 else 1 for c in name)) for name in names]
+    as_terminal = [name + " " * (28 - sum(1 + (unicodedata.east_asian_width(c) in "WF") for c in name))
+                   for name in names]  # a terminal's rule (wcwidth): 2 columns a wide character
     context, _ = browser
     page = context.new_page()
     try:

@@ -16,7 +16,7 @@ import pytest
 from course_utils import i18n, printed
 from course_utils.losses import SanityProblem, sanity_problem
 from course_utils.printed import say
-from tests.zh_text import CJK, english_line, english_runs
+from tests.zh_text import CJK, english_line, english_runs, english_table_line
 from tools.nbenv import NOTEBOOKS
 
 EN_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -161,23 +161,6 @@ def test_chinese_notebooks_print_chinese():
     total = sum(map(len, lines.values()))
     report = "\n".join(f"{name}: {len(found)}\n  " + "\n  ".join(found[:8]) for name, found in lines.items() if found)
     assert total <= MAX_ENGLISH_PROSE_LINES, f"{total} English prose lines in notebooks/zh outputs:\n{report}"
-
-
-_COLUMNS = re.compile(r"\s{2,}")
-_WORDS_ONLY = re.compile(r"[A-Za-z][a-z]+(?: [a-z]+)*")  # "peak MB" no, "train loss" yes: prose, not a code name
-
-
-def english_table_line(line: str) -> bool:
-    """Is this printed line a table's header or row name left in English? A header: no CJK, no figure,
-    3 or more columns (2 or more spaces apart), 2 or more of them plain English words. A row: it starts
-    with an English word or phrase that :data:`printed.WORDS` translates (``head only   0.30``)."""
-    if CJK.search(line):
-        return False
-    cells = _COLUMNS.split(line.strip())
-    if len(cells) >= 3 and not re.search(r"\d", line) and sum(bool(_WORDS_ONLY.fullmatch(c)) for c in cells) >= 2:
-        return True
-    return any(line.strip().startswith(en) and re.match(r"\s{2,}|:", line.strip()[len(en):])
-               for en, zh in printed.WORDS.items() if zh != en)
 
 
 @pytest.mark.parametrize("line, english", [

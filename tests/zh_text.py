@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from course_utils import printed
+
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")  # Chinese, its punctuation, full-width forms
 _QUOTED_IN_MESSAGE = re.compile(r'"[^"]*"|“[^”]*”|`[^`]*`')  # PyTorch's own error message, quoted; `code`
 _PYTHON_ERROR = re.compile(r"\b\w+(?:Error|Exception): [^。]*")  # the learner's exception, as Python wrote it
@@ -39,6 +41,28 @@ def english_line(line: str) -> bool:
     what ``tests/test_printed.py``'s ``MAX_ENGLISH_PROSE_LINES`` leaves room for."""
     if CJK.search(line) or _ERROR_LINE.match(line) or _REPR.match(line):
         return False
-    if len(re.split(r"\s{2,}", line.strip())) >= 3:
+    if len(_columns(line)) >= 3:
         return False
     return len(_PROSE_WORD.findall(_QUOTED_IN_LINE.sub(" ", line))) >= 3
+
+
+def _columns(line: str) -> list[str]:
+    """A printed line's columns: the runs of text 2 or more spaces apart."""
+    return re.split(r"\s{2,}", line.strip())
+
+
+_WORDS_ONLY = re.compile(r"[A-Za-z][a-z]+(?: [a-z]+)*")  # "peak MB" no, "train loss" yes: prose, not a code name
+
+
+def english_table_line(line: str) -> bool:
+    """Is this printed line a table's header or row name left in English? A header: no CJK, no figure,
+    3 or more columns (2 or more spaces apart), 2 or more of them plain English words. A row: it starts
+    with an English word or phrase that :data:`course_utils.printed.WORDS` translates (``head only   0.30``)."""
+    if CJK.search(line):
+        return False
+    cells = _columns(line)
+    if len(cells) >= 3 and not re.search(r"\d", line) and sum(bool(_WORDS_ONLY.fullmatch(c)) for c in cells) >= 2:
+        return True
+    return any(line.strip().startswith(en) and re.match(r"\s{2,}|:", line.strip()[len(en):])
+               for en, zh in printed.WORDS.items() if zh != en)
+
