@@ -277,6 +277,8 @@ ZH: dict[str, str] = {
         "{arm:>19}：第一个损失 {first_loss:.2f}（ln 10 = 2.30）；验证 {curve}；测试 {acc:.3f}",
     " (grid, 3 seeds: {mean:.3f} ± {std:.3f})": "（网格，3 个随机种子：{mean:.3f} ± {std:.3f}）",
     " (not a grid arm: one seed, not swept)": "（不是网格中的实验组：一个随机种子，未做扫描）",
+    "{target}, lr {lr:g}: {k}/class seed {seed}, {problem}":
+        "{target}，lr {lr:g}：每类 {k} 个、随机种子 {seed}，{problem}",
     "learning-rate sweeps (validation accuracy, * = chosen, x = failed the sanity check):":
         "学习率扫描（验证准确率，* = 选中，x = 未通过合理性检查）：",
     "\nchosen at an edge of its sweep, where a wider sweep might do better: {arms}":

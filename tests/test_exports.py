@@ -56,7 +56,8 @@ def _user_sources() -> list[tuple[str, str]]:
     files = [*PACKAGE.rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py"), *(ROOT / "tools").rglob("*.py")]
     sources = [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in files]
     for nb in sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts):
-        sources += [(str(nb.relative_to(ROOT)), src) for src in _notebook_sources(nb)]
+        # one source per notebook: a module imported in one cell is read in later ones
+        sources.append((str(nb.relative_to(ROOT)), "\n".join(_notebook_sources(nb))))
     return sources
 
 

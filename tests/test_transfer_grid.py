@@ -6,7 +6,8 @@ import pytest
 
 from benchmarks import transfer_grid as tg
 from course_utils.experiments import features, transfer
-from course_utils.losses import assert_sane
+from course_utils.losses import SanityProblem, assert_sane, sanity_problem
+from course_utils.printed import PROBLEMS
 
 ROWS = transfer.read_grid()
 
@@ -103,3 +104,39 @@ def test_write_rows_rewrites_the_committed_grid_byte_for_byte(tmp_path):
     tg.write_rows(out, fields, rows)
     assert out.read_bytes() == path.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["grid.csv"]
+
+
+def failure_note(k, seed, problem):
+    """How benchmarks/transfer_grid.py notes a failed grid run in the sweep file (run_arm's message, cut at ';')."""
+    return f"failed: {AssertionError(f'{k}/class seed {seed}, {problem}')}".split(";")[0]
+
+
+def test_every_failure_note_of_the_sweep_file_reads_back_as_it_was_written():
+    """Notebook 05 prints the sweep file's failures through say() (Chinese in the Chinese notebook): each note
+    is read back into the sanity_problem message it was cut from, exactly."""
+    notes = [r["grid"] for r in transfer.read_grid(transfer.SWEEP_CSV) if r["grid"].startswith("failed")]
+    assert notes, "the notebook's text speaks of failed runs; the sweep file has none"
+    for note in notes:
+        k, seed, problem = transfer.sweep_failure(note)
+        assert isinstance(problem, SanityProblem) and problem.template in PROBLEMS
+        assert failure_note(k, seed, problem) == note
+
+
+@pytest.mark.parametrize("first, losses", [(9.0, [1.0] * 4), (2.3, [2.3, float("nan")]), (2.3, [2.3, 9.0, 9.0, 9.0]),
+                                           (2.3, [2.3] * 4)])
+def test_sweep_failure_reads_each_kind_of_sanity_message(first, losses):
+    problem = sanity_problem(first, losses, 10, "probe-layer3")
+    k, seed, read = transfer.sweep_failure(failure_note(50, 2, problem))
+    assert (k, seed, str(read), read.template) == (50, 2, str(problem), problem.template)
+
+
+@pytest.mark.parametrize("note, expected", [("used", None), ("", None)])
+def test_sweep_failure_of_a_run_that_did_not_fail(note, expected):
+    assert transfer.sweep_failure(note) is expected
+
+
+@pytest.mark.parametrize("note", ["failed: 50/class seed 0, probe-fc: ran out of memory",
+                                  "failed: probe-fc: did not learn"])
+def test_sweep_failure_names_a_note_it_cannot_read(note):
+    with pytest.raises(ValueError, match="sweep"):
+        transfer.sweep_failure(note)

@@ -17,8 +17,11 @@ inputs (:mod:`~course_utils.experiments.features`).
 
 from __future__ import annotations
 
+import ast
 import csv
 import math
+import re
+import string
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,12 +50,14 @@ from course_utils.experiments.features import (
     stage_features,
     standardize,
 )
-from course_utils.losses import sanity_problem
+from course_utils.losses import SanityProblem, sanity_problem
+from course_utils.printed import PROBLEMS
 from course_utils.training import evaluate, fit
 
 # Notebook 05 reads the arms, their budgets, rule, build_arm, prepare_target and Pixels through this module
 # too (``transfer.rule``; imported ``X as X`` above where this module itself does not use them).
-__all__ = ["CHUNKS", "per_class_indices", "GRID_CSV", "read_grid", "at_edge", "run_cell",
+__all__ = ["CHUNKS", "per_class_indices", "GRID_CSV", "SWEEP_CSV", "read_grid", "sweep_failure", "at_edge",
+           "run_cell",
            # re-exported for the command line, stage_probe and the benchmarks
            "lr_candidates", "STEM", "STAGES", "stage_features", "standardize", "Standardize"]
 
@@ -130,6 +135,44 @@ def read_grid(path: str | Path = GRID_CSV) -> list[dict]:
     """The rows of a grid CSV (one per run: target, arm, k, seed, lr, acc, losses, ...), as dicts."""
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+#: How benchmarks/transfer_grid.py notes, in :data:`SWEEP_CSV`'s ``grid`` column, an lr whose grid run
+#: failed notebook 02's check: the run and the English problem, cut at its ";" (the advice).
+_FAILED = re.compile(r"failed: (?P<k>\d+)/class seed (?P<seed>\d+), (?P<problem>.+)")
+
+
+def sweep_failure(note: str) -> tuple[int, int, SanityProblem] | None:
+    """``(k, seed, problem)``: which grid run failed at this lr, and why, read back from a
+    :data:`SWEEP_CSV` ``grid`` note, as the :class:`~course_utils.losses.SanityProblem` that
+    :func:`~course_utils.losses.sanity_problem` returned (so it prints in the learner's language);
+    ``None`` for a note that is not a failure ("used", ""). Raises ``ValueError`` for a failure in no
+    form :func:`~course_utils.losses.sanity_problem` writes (never a guessed message)."""
+    match = _FAILED.fullmatch(note)
+    if match is None:
+        if note.startswith("failed"):
+            raise ValueError(f"unreadable failure note in {SWEEP_CSV.name}: {note!r}")
+        return None
+    for template in PROBLEMS:  # sanity_problem's messages, in English
+        head = template.split(";")[0]
+        fields = [field for _, field, _, _ in string.Formatter().parse(head) if field]
+        pattern = "".join(re.escape(text) + (f"(?P<{field}>.+?)" if field else "")
+                          for text, field, _, _ in string.Formatter().parse(head))
+        found = re.fullmatch(pattern, match["problem"])
+        if found is None:
+            continue
+        values = {field: _value(field, found[field]) for field in fields}
+        problem = SanityProblem(template, values)
+        if str(problem).split(";")[0] == match["problem"]:  # read back exactly as it was written
+            return int(match["k"]), int(match["seed"]), problem
+    raise ValueError(f"a failure note in {SWEEP_CSV.name} that sanity_problem does not write: {note!r}")
+
+
+def _value(field: str, text: str):
+    """A field of a sanity message as sanity_problem passed it: the run's name, a list of losses, a float."""
+    if field == "name":
+        return text
+    return ast.literal_eval(text) if field == "losses" else float(text)
 
 
 def at_edge(tried: Sequence[tuple[float, float]], chosen: float) -> str | None:
