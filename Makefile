@@ -20,7 +20,7 @@ lab: $(STAMP)
 ## then unit tests + every notebook's stored outputs checked once (in the browser test, or by strict `pytest --nbval`)
 test: $(LOCKED)
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder --durations=0 --durations-min=5
 
 ## check: while you work (minutes, not a quarter of an hour): ruff, the unit tests, and strict nbval of the
 ## notebooks your change can affect (`python -m tools.affected --why` says which and why); no browser.
