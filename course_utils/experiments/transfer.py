@@ -154,15 +154,12 @@ def sweep_failure(note: str) -> tuple[int, int, SanityProblem] | None:
             raise ValueError(f"unreadable failure note in {SWEEP_CSV.name}: {note!r}")
         return None
     for template in PROBLEMS:  # sanity_problem's messages, in English
-        head = template.split(";")[0]
-        fields = [field for _, field, _, _ in string.Formatter().parse(head) if field]
         pattern = "".join(re.escape(text) + (f"(?P<{field}>.+?)" if field else "")
-                          for text, field, _, _ in string.Formatter().parse(head))
+                          for text, field, _, _ in string.Formatter().parse(template.split(";")[0]))
         found = re.fullmatch(pattern, match["problem"])
         if found is None:
             continue
-        values = {field: _value(field, found[field]) for field in fields}
-        problem = SanityProblem(template, values)
+        problem = SanityProblem(template, {field: _value(field, text) for field, text in found.groupdict().items()})
         if str(problem).split(";")[0] == match["problem"]:  # read back exactly as it was written
             return int(match["k"]), int(match["seed"]), problem
     raise ValueError(f"a failure note in {SWEEP_CSV.name} that sanity_problem does not write: {note!r}")
