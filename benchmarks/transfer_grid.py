@@ -14,7 +14,7 @@ augmented images, on the digits only), and is measured once on the test split. E
 seed fails it at the swept learning rate, the whole arm reruns at the next smaller learning rate
 that was sane in the sweep (the ``lr`` column records the one used). An arm for which no sane
 learning rate is left has no grid rows: the sweep file says, for every learning rate, which run
-failed (column ``grid``).
+failed and why (columns ``grid``, ``failed_k``, ``failed_seed``, ``problem``, ``problem_values``).
 Every run also records its test accuracy before training (``first_acc``, about chance).
 
 Writes ``course_utils/experiments/results/transfer_grid.csv`` (one row per run) and ``transfer_sweep.csv``
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import statistics
 import time
@@ -41,6 +42,7 @@ from course_utils.experiments.arms import ARMS, get_arm, lr_candidates
 from course_utils.experiments.features import NATIVE_PIXELS, prepare_target
 from course_utils.experiments.pretrain import build_source_model, pretrain_source_model
 from course_utils.internals.atomic import atomic_write
+from course_utils.losses import SanityProblem
 from course_utils.plots import plot_transfer_grid
 from course_utils.repro import pin_threads
 
@@ -54,8 +56,24 @@ FAQ2_ARMS = ("probe-fc", "probe-layer3", "last-stage", "full")
 #: ``final_loss``), so that ``losses.assert_sane`` can re-check a stored run in full
 GRID_FIELDS = ["target", "arm", "k", "n_train", "seed", "lr", "acc", "first_acc", "first_loss",
                "final_loss", "losses", "cpu_s", "source_acc"]
-#: ``grid``: what happened at this lr in the grid run: "used", "failed: <which run>", or "" (not tried)
-SWEEP_FIELDS = ["target", "arm", "lr", "val_acc", "diverged", "first_loss", "final_loss", "grid"]
+#: ``grid``: what happened at this lr in the grid run: "used", "failed" or "" (not tried); for "failed",
+#: which run (``failed_k`` per class, ``failed_seed``) and why: ``losses.sanity_problem``'s English template
+#: (``problem``) and its values as JSON (``problem_values``), which ``transfer.sweep_failure`` reads back
+SWEEP_FIELDS = ["target", "arm", "lr", "val_acc", "diverged", "first_loss", "final_loss", "grid",
+                "failed_k", "failed_seed", "problem", "problem_values"]
+
+
+class GridRunFailed(AssertionError):
+    """A grid run failed notebook 02's check: which one (``k`` per class, ``seed``) and why (``problem``)."""
+
+    def __init__(self, k: int, seed: int, problem: SanityProblem) -> None:
+        super().__init__(f"{k}/class seed {seed}, {problem}")
+        self.k, self.seed, self.problem = k, seed, problem
+
+    def record(self) -> dict:
+        """The sweep file's columns for the lr this run failed at (see :data:`SWEEP_FIELDS`)."""
+        return {"grid": "failed", "failed_k": self.k, "failed_seed": self.seed,
+                "problem": self.problem.template, "problem_values": json.dumps(self.problem.values)}
 
 
 def load_target(name: str) -> tuple[torch.Tensor, ...]:
@@ -140,13 +158,13 @@ def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps:
         for lr in lrs:  # one rule for every arm: if any seed diverges, all rerun at the next lr
             try:
                 rows = run_arm(target, arm, lr, source, source_acc, data, y, yt)
-                outcome[lr] = "used"
+                outcome[lr] = {"grid": "used"}
                 break
-            except AssertionError as exc:
-                outcome[lr] = f"failed: {exc}".split(";")[0]
-                print(f"{target:>7} {arm:>17} lr {lr:g}: {exc}; next smaller lr", flush=True)
+            except GridRunFailed as failure:
+                outcome[lr] = failure.record()
+                print(f"{target:>7} {arm:>17} lr {lr:g}: {failure}; next smaller lr", flush=True)
         sweeps[:] = [r for r in sweeps if (r["target"], r["arm"]) != (target, arm)]
-        sweeps += [{"target": target, **r, "grid": outcome.get(r["lr"], "")} for r in tried]
+        sweeps += [{"target": target, **r, **outcome.get(r["lr"], {"grid": ""})} for r in tried]
         grid[:] = [r for r in grid if (r["target"], r["arm"]) != (target, arm)] + rows
         write_rows(RESULTS / "transfer_grid.csv", GRID_FIELDS, grid)
         write_rows(RESULTS / "transfer_sweep.csv", SWEEP_FIELDS, sweeps)
@@ -164,7 +182,7 @@ def run_target(target: str, arms, source, source_acc: float, grid: list, sweeps:
 
 
 def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
-    """Every size x seed of one arm at one lr; raises AssertionError if a run is not sane."""
+    """Every size x seed of one arm at one lr; raises :class:`GridRunFailed` if a run is not sane."""
     rows = []
     for k in SIZES[target]:
         for seed in SEEDS:
@@ -173,8 +191,10 @@ def run_arm(target, arm, lr, source, source_acc, data, y, yt) -> list[dict]:
             try:
                 r = transfer.run_cell(arm, source, data, y, yt, index, lr=lr, seed=seed,
                                       native=NATIVE_PIXELS[target])
-            except AssertionError as exc:  # which run failed, for the sweep file
-                raise AssertionError(f"{k}/class seed {seed}, {exc}") from None
+            except AssertionError as exc:  # which run failed, and why, for the sweep file
+                if not (exc.args and isinstance(exc.args[0], SanityProblem)):
+                    raise  # not notebook 02's check: a bug, not a failed run
+                raise GridRunFailed(k, seed, exc.args[0]) from None
             rows.append({"target": target, "arm": arm, "k": k, "n_train": len(index), "seed": seed,
                          "lr": lr, "acc": round(r["acc"], 4), "first_acc": round(r["first_acc"], 4),
                          "first_loss": round(r["first_loss"], 4), "final_loss": round(r["curve"][-1], 4),

@@ -1,6 +1,7 @@
 """The committed transfer grid (benchmarks/transfer_grid.py): complete, sane, and reproducible."""
 
 import csv
+import math
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_grid_is_complete_and_every_run_sane():
         for arm in tg.arms_for(target):
             if (target, arm) in failed:  # no grid rows: every lr diverged in the sweep or failed a run
                 assert not [r for r in ROWS if (r["target"], r["arm"]) == (target, arm)]
-                assert all(r["diverged"] == "True" or r["grid"].startswith("failed")
+                assert all(r["diverged"] == "True" or r["grid"] == "failed"
                            for r in failed[target, arm]), failed[target, arm]
                 continue
             for k in tg.SIZES[target]:
@@ -93,50 +94,91 @@ def test_one_augmented_cell_reruns_to_the_stored_accuracy():
     assert abs(r["first_loss"] - float(row["first_loss"])) < 1e-3
 
 
-def test_write_rows_rewrites_the_committed_grid_byte_for_byte(tmp_path):
+@pytest.mark.parametrize("path", [transfer.GRID_CSV, transfer.SWEEP_CSV], ids=lambda p: p.name)
+def test_write_rows_rewrites_the_committed_grid_byte_for_byte(tmp_path, path):
     """The grid is written through course_utils.internals.atomic (one atomic write in the project): the same
     rows give the same bytes as the committed file, and no temporary file is left beside it."""
-    path = transfer.GRID_CSV
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         fields, rows = reader.fieldnames, list(reader)
+    assert fields == (tg.GRID_FIELDS if path == transfer.GRID_CSV else tg.SWEEP_FIELDS)  # the benchmark's layout
     out = tmp_path / "grid.csv"
     tg.write_rows(out, fields, rows)
     assert out.read_bytes() == path.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["grid.csv"]
 
 
-def failure_note(k, seed, problem):
-    """How benchmarks/transfer_grid.py notes a failed grid run in the sweep file (run_arm's message, cut at ';')."""
-    return f"failed: {AssertionError(f'{k}/class seed {seed}, {problem}')}".split(";")[0]
-
-
-def test_every_failure_note_of_the_sweep_file_reads_back_as_it_was_written():
-    """Notebook 05 prints the sweep file's failures through say() (Chinese in the Chinese notebook): each note
-    is read back into the sanity_problem message it was cut from, exactly."""
-    notes = [r["grid"] for r in transfer.read_grid(transfer.SWEEP_CSV) if r["grid"].startswith("failed")]
-    assert notes, "the notebook's text speaks of failed runs; the sweep file has none"
-    for note in notes:
-        k, seed, problem = transfer.sweep_failure(note)
+def test_every_failure_of_the_sweep_file_is_what_notebook_02s_check_says_of_its_losses():
+    """Notebook 05 prints the sweep file's failures through say() (Chinese in the Chinese notebook): each one
+    reads back as a sanity_problem message, and sanity_problem, given the losses stored with it, finds the
+    same problem (the stored record is the check's verdict, not free text)."""
+    sweep = transfer.read_grid(transfer.SWEEP_CSV)
+    failures = [(r, transfer.sweep_failure(r)) for r in sweep if r["grid"] == "failed"]
+    assert failures, "the notebook's text speaks of failed runs; the sweep file has none"
+    assert all(transfer.sweep_failure(r) is None for r in sweep if r["grid"] != "failed")
+    for row, (k, seed, problem) in failures:
+        assert k in tg.SIZES[row["target"]] and seed in tg.SEEDS, row
         assert isinstance(problem, SanityProblem) and problem.template in PROBLEMS
-        assert failure_note(k, seed, problem) == note
+        values = problem.values
+        assert values["name"] == row["arm"], row
+        again = sanity_problem(values.get("first_loss", math.log(10)), values["losses"], 10, values["name"])
+        assert again is not None and again.template == problem.template, (row, again)
 
 
 @pytest.mark.parametrize("first, losses", [(9.0, [1.0] * 4), (2.3, [2.3, float("nan")]), (2.3, [2.3, 9.0, 9.0, 9.0]),
                                            (2.3, [2.3] * 4)])
-def test_sweep_failure_reads_each_kind_of_sanity_message(first, losses):
+def test_a_failed_grid_run_round_trips_through_the_sweep_file(tmp_path, first, losses):
+    """What the benchmark writes for each kind of sanity message reads back as the same message."""
     problem = sanity_problem(first, losses, 10, "probe-layer3")
-    k, seed, read = transfer.sweep_failure(failure_note(50, 2, problem))
+    failure = tg.GridRunFailed(50, 2, problem)
+    assert str(failure) == f"50/class seed 2, {problem}"  # what the benchmark prints
+    row = {"target": "glyphs", "arm": "probe-layer3", "lr": 0.01, "val_acc": 0.3, "diverged": False,
+           "first_loss": first, "final_loss": 1.0, **failure.record()}
+    tg.write_rows(tmp_path / "sweep.csv", tg.SWEEP_FIELDS, [row, {**row, "lr": 0.001, "grid": "used"}])
+    failed, used = transfer.read_grid(tmp_path / "sweep.csv")
+    k, seed, read = transfer.sweep_failure(failed)
     assert (k, seed, str(read), read.template) == (50, 2, str(problem), problem.template)
+    assert transfer.sweep_failure(used) is None
 
 
-@pytest.mark.parametrize("note, expected", [("used", None), ("", None)])
-def test_sweep_failure_of_a_run_that_did_not_fail(note, expected):
-    assert transfer.sweep_failure(note) is expected
+@pytest.mark.parametrize("change, match", [({"grid": "failed: probe-fc: did not learn"}, "grid is"),
+                                           ({"problem": "{name}: ran out of memory"}, "does not write"),
+                                           ({"problem_values": "{}"}, "do not fit"),
+                                           ({"problem_values": "not json"}, "do not fit"),
+                                           ({"failed_seed": ""}, "do not fit")])
+def test_sweep_failure_names_a_row_it_cannot_read(change, match):
+    problem = sanity_problem(2.3, [2.3] * 4, 10, "probe-fc")
+    row = {"target": "digits", "arm": "probe-fc", "lr": "0.01",
+           **{k: str(v) for k, v in tg.GridRunFailed(5, 0, problem).record().items()}}
+    assert transfer.sweep_failure(row)[:2] == (5, 0)  # the row as written reads; the changed one does not
+    with pytest.raises(ValueError, match=f"transfer_sweep.csv, digits probe-fc lr 0.01: .*{match}"):
+        transfer.sweep_failure({**row, **change})
 
 
-@pytest.mark.parametrize("note", ["failed: 50/class seed 0, probe-fc: ran out of memory",
-                                  "failed: probe-fc: did not learn"])
-def test_sweep_failure_names_a_note_it_cannot_read(note):
-    with pytest.raises(ValueError, match="sweep"):
-        transfer.sweep_failure(note)
+def test_run_arm_names_the_failed_run_and_lets_a_bug_through(monkeypatch):
+    """A run that fails notebook 02's check becomes GridRunFailed (which size and seed, and the problem);
+    any other AssertionError is a bug and propagates as it was raised."""
+    import torch
+
+    problem = sanity_problem(2.3, [2.3] * 4, 10, "probe-fc")
+    calls = []
+
+    def run_cell(arm, source, data, y, yt, index, *, lr, seed, native):
+        calls.append(seed)
+        if len(calls) == 2:
+            raise AssertionError(problem)
+        return {"acc": 0.5, "first_acc": 0.1, "first_loss": 2.3, "curve": [2.0, 1.5, 1.2, 1.0]}
+
+    monkeypatch.setattr(transfer, "run_cell", run_cell)
+    y = torch.arange(10).repeat(60)
+    with pytest.raises(tg.GridRunFailed) as failed:
+        tg.run_arm("digits", "probe-fc", 0.01, None, 0.9, {}, y, y)
+    assert (failed.value.k, failed.value.seed, failed.value.problem) == (tg.SIZES["digits"][0], tg.SEEDS[1], problem)
+
+    def buggy(*args, **kwargs):
+        raise AssertionError("a bug")
+
+    monkeypatch.setattr(transfer, "run_cell", buggy)
+    with pytest.raises(AssertionError, match="a bug") as bug:
+        tg.run_arm("digits", "probe-fc", 0.01, None, 0.9, {}, y, y)
+    assert not isinstance(bug.value, tg.GridRunFailed)

@@ -17,11 +17,9 @@ inputs (:mod:`~course_utils.experiments.features`).
 
 from __future__ import annotations
 
-import ast
 import csv
+import json
 import math
-import re
-import string
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -137,39 +135,25 @@ def read_grid(path: str | Path = GRID_CSV) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-#: How benchmarks/transfer_grid.py notes, in :data:`SWEEP_CSV`'s ``grid`` column, an lr whose grid run
-#: failed notebook 02's check: the run and the English problem, cut at its ";" (the advice).
-_FAILED = re.compile(r"failed: (?P<k>\d+)/class seed (?P<seed>\d+), (?P<problem>.+)")
-
-
-def sweep_failure(note: str) -> tuple[int, int, SanityProblem] | None:
-    """``(k, seed, problem)``: which grid run failed at this lr, and why, read back from a
-    :data:`SWEEP_CSV` ``grid`` note, as the :class:`~course_utils.losses.SanityProblem` that
-    :func:`~course_utils.losses.sanity_problem` returned (so it prints in the learner's language);
-    ``None`` for a note that is not a failure ("used", ""). Raises ``ValueError`` for a failure in no
-    form :func:`~course_utils.losses.sanity_problem` writes (never a guessed message)."""
-    match = _FAILED.fullmatch(note)
-    if match is None:
-        if note.startswith("failed"):
-            raise ValueError(f"unreadable failure note in {SWEEP_CSV.name}: {note!r}")
+def sweep_failure(row: dict) -> tuple[int, int, SanityProblem] | None:
+    """``(k, seed, problem)``: which grid run failed at this row's lr, and why, for a :data:`SWEEP_CSV` row
+    whose ``grid`` is "failed": the :class:`~course_utils.losses.SanityProblem` that
+    :func:`~course_utils.losses.sanity_problem` returned, rebuilt from its template and values (so it prints
+    in the learner's language). ``None`` for "used" or "" (not tried). Raises ``ValueError`` naming the row
+    for any other ``grid``, or a failure whose template :func:`~course_utils.losses.sanity_problem` does not
+    write or whose values do not fit it (never a guessed message)."""
+    where = f"{SWEEP_CSV.name}, {row.get('target')} {row.get('arm')} lr {row.get('lr')}"
+    if row["grid"] in ("used", ""):
         return None
-    for template in PROBLEMS:  # sanity_problem's messages, in English
-        pattern = "".join(re.escape(text) + (f"(?P<{field}>.+?)" if field else "")
-                          for text, field, _, _ in string.Formatter().parse(template.split(";")[0]))
-        found = re.fullmatch(pattern, match["problem"])
-        if found is None:
-            continue
-        problem = SanityProblem(template, {field: _value(field, text) for field, text in found.groupdict().items()})
-        if str(problem).split(";")[0] == match["problem"]:  # read back exactly as it was written
-            return int(match["k"]), int(match["seed"]), problem
-    raise ValueError(f"a failure note in {SWEEP_CSV.name} that sanity_problem does not write: {note!r}")
-
-
-def _value(field: str, text: str):
-    """A field of a sanity message as sanity_problem passed it: the run's name, a list of losses, a float."""
-    if field == "name":
-        return text
-    return ast.literal_eval(text) if field == "losses" else float(text)
+    if row["grid"] != "failed":
+        raise ValueError(f"{where}: grid is {row['grid']!r}, not 'used', 'failed' or ''")
+    if row["problem"] not in PROBLEMS:  # sanity_problem's messages, in English
+        raise ValueError(f"{where}: a failure that sanity_problem does not write: {row['problem']!r}")
+    try:
+        problem = SanityProblem(row["problem"], json.loads(row["problem_values"]))
+        return int(row["failed_k"]), int(row["failed_seed"]), problem
+    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{where}: a failure whose run or values do not fit its message ({exc!r})") from None
 
 
 def at_edge(tried: Sequence[tuple[float, float]], chosen: float) -> str | None:
