@@ -112,3 +112,13 @@ def test_the_figure_draws_every_point_and_the_baseline():
     assert len(lines) == len(lm_curve.SIZES)
     assert len(ax.get_legend().get_texts()) == 2 * len(lm_curve.SIZES)
     fig.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.parametrize("readme, words", [("README.md", "(0 to {:,} steps)"), ("README.zh-CN.md", "（0 到 {:,} 步）")],
+                         ids=["en", "zh"])
+def test_the_readmes_give_the_range_of_the_shipped_curve(readme, words):
+    """The README's row for notebook 07 names the pretraining budgets its curve runs over."""
+    from tools.nbenv import ROOT
+
+    longest = max(r["steps"] for r in lm_curve.read_curve() if r["steps"] is not None)
+    assert words.format(longest) in (ROOT / readme).read_text(encoding="utf-8"), (readme, longest)
