@@ -4,7 +4,9 @@ The runs here are tiny (a few steps at 16 px) so the suite stays fast; the recip
 """
 
 import dataclasses
+import re
 
+import nbformat
 import pytest
 import torch
 from torchvision.models import resnet50
@@ -19,6 +21,7 @@ from course_utils.experiments.pretrain import (
     pretrain_source_model,
     source_checkpoint_path,
 )
+from tools.nbenv import NOTEBOOKS
 
 TINY = dict(train_size=64, test_size=32, image_size=16, epochs=1, batch_size=32)
 
@@ -209,3 +212,18 @@ def test_unknown_option_lists_the_valid_ones(cache):
 def test_unknown_optimizer_is_a_clear_error(cache):
     with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'adamw', got 'adam'"):
         pretrain_source_model(optimizer="adam")
+
+
+def test_the_time_a_learner_is_told_is_that_of_notebook_04s_stored_run():
+    """Before pretraining, a learner reads "about N min": within 20 % of what the stored run of notebook 04
+    (2 threads, the default configuration) printed it took, so that the estimate is not a wish; the READMEs
+    give the same minutes."""
+    nb = nbformat.read(NOTEBOOKS / "04_developing_a_deep_model.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    took = float(re.search(r"training took (\d+\.\d) min", printed)[1]) * 60
+    estimate = pretrain._cpu_seconds(PretrainConfig(), threads=2)
+    assert abs(estimate - took) <= 0.2 * took, (f"notebook 04's stored run took {took:.0f} s, the estimate is "
+                                                f"{estimate:.0f} s: update CPU_IMAGES_PER_SECOND_2_THREADS")
+    minutes = round(took / 60)  # and the READMEs' table says as much
+    assert f"in about {minutes} minutes" in (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8")
+    assert f"约 {minutes} 分钟" in (NOTEBOOKS.parent / "README.zh-CN.md").read_text(encoding="utf-8")
