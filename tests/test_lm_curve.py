@@ -12,6 +12,7 @@ from course_utils.experiments import lm_curve
 from course_utils.experiments.lm_pretrain import LMPretrainConfig, train_lm
 from course_utils.gpt import GPT, GPTClassifier, GPTConfig
 from course_utils.losses import sanity_problem
+from tools.nbenv import ROOT
 
 TINY = LMPretrainConfig(model=GPTConfig(vocab_size=32, context_length=8, d_model=16, n_layers=1,
                                         n_heads=2),
@@ -118,7 +119,5 @@ def test_the_figure_draws_every_point_and_the_baseline():
                          ids=["en", "zh"])
 def test_the_readmes_give_the_range_of_the_shipped_curve(readme, words):
     """The README's row for notebook 07 names the pretraining budgets its curve runs over."""
-    from tools.nbenv import ROOT
-
     longest = max(r["steps"] for r in lm_curve.read_curve() if r["steps"] is not None)
     assert words.format(longest) in (ROOT / readme).read_text(encoding="utf-8"), (readme, longest)

@@ -4,6 +4,7 @@ import csv
 import math
 
 import pytest
+import torch
 
 from benchmarks import transfer_grid as tg
 from course_utils.experiments import features, transfer
@@ -158,8 +159,6 @@ def test_sweep_failure_names_a_row_it_cannot_read(change, match):
 def test_run_arm_names_the_failed_run_and_lets_a_bug_through(monkeypatch):
     """A run that fails notebook 02's check becomes GridRunFailed (which size and seed, and the problem);
     any other AssertionError is a bug and propagates as it was raised."""
-    import torch
-
     problem = sanity_problem(2.3, [2.3] * 4, 10, "probe-fc")
     calls = []
 
