@@ -145,21 +145,23 @@ ORACLES = {
     "01.2": lambda: sum(p.numel() for p in nn.Sequential(nn.Conv2d(128, 128, 3, groups=128),
                                                          nn.Conv2d(128, 256, 1)).parameters()),
     "01.3": lambda: sum(p.numel() for p in nn.LSTM(32, 64).parameters()),
-    "01.5": lambda: 12 * 24 * 1024**2,
+    "01.5": lambda: 12 * 32 * 2560**2,
     "02.1": lambda: torch.nn.functional.cross_entropy(torch.zeros(1, 1000), torch.tensor([0])).item(),
     "02.2": lambda: -math.log(0.25),
     "02.3": lambda: torch.autograd.grad(torch.nn.functional.cross_entropy(
         (z := torch.tensor([[math.log(0.7), math.log(0.3)]], requires_grad=True)), torch.tensor([0])),
         z)[0][0, 0].item(),
     "02.4": lambda: _smoothed_target(0.1, 10),
-    "02.5": lambda: torch.nn.functional.cross_entropy(torch.tensor([[1000.0, 1001.0, 1002.0]]),
-                                                      torch.tensor([2])).item(),
+    "02.5": lambda: torch.nn.functional.cross_entropy(torch.tensor([[1000.0, 1002.0, 1005.0]], dtype=torch.float64),
+                                                      torch.tensor([1])).item(),
     "02.6": lambda: torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(0.0),
                                                                          torch.tensor(1.0)).item(),
+    "03.4": lambda: _accumulation_divisor(batch=16, micro_batches=4),
     "03.5": lambda: _one_sgd_step(1.0, 0.0, lr=0.1, weight_decay=0.01),
     "03.1": lambda: _one_sgd_step(2.0, 4.0, lr=0.1),
     "03.6": lambda: 1 - _one_adamw_step(1.0, 123.0, lr=0.001),
-    "04.1": lambda: torch.nn.init.calculate_gain("relu") / math.sqrt(1024),
+    "04.1": lambda: torch.nn.init.calculate_gain("relu") / math.sqrt(2048),
+    "04.3": lambda: 0.1 * math.sqrt(512) / torch.nn.init.calculate_gain("relu"),  # sqrt(n sigma^2 / 2)
     "04.2": lambda: sum(p.numel() for p in torchvision.models.resnet50(weights=None).layer2[0].parameters()),
     "05.1": lambda: sum(p.numel() for p in nn.Linear(2048, 37).parameters()),
     "05.2": lambda: sum(p.numel() for p in nn.Sequential(torchvision.models.resnet50(weights=None).layer4,
@@ -168,7 +170,33 @@ ORACLES = {
     "06.1": lambda: count_parameters(LoRALinear(nn.Linear(4096, 4096), r=16), trainable_only=True),
     "06.2": lambda: training_state_bytes(1_300_000_000, "mixed_adam").total / 1e9,
     "06.3": lambda: training_flops(124_439_808, 10**10),
+    "08.1": lambda: _added_by_new_tokens(d_model=768, new_tokens=4),
 }
+
+
+def _accumulation_divisor(batch, micro_batches):
+    """p.grad after backward() on each micro-batch's mean loss, over the gradient of the mean loss of
+    the whole batch: the number to divide each micro-batch's loss by."""
+    torch.manual_seed(0)
+    model, x, y = nn.Linear(3, 1), torch.randn(batch * micro_batches, 3), torch.randn(batch * micro_batches, 1)
+    nn.functional.mse_loss(model(x), y).backward()
+    whole = model.weight.grad.clone()
+    model.zero_grad()
+    for xs, ys in zip(x.split(batch), y.split(batch)):
+        nn.functional.mse_loss(model(xs), ys).backward()
+    ratio = model.weight.grad / whole
+    torch.testing.assert_close(ratio, torch.full_like(ratio, ratio.mean().item()))
+    return ratio.mean().item()
+
+
+def _added_by_new_tokens(d_model, new_tokens, vocab=1024):
+    """Parameters gained by a tied-embedding model (GPT-2's layout) when its vocabulary grows."""
+    def count(v):
+        embedding = nn.Embedding(v, d_model)
+        head = nn.Linear(d_model, v, bias=False)
+        head.weight = embedding.weight  # tied: one matrix
+        return sum(p.numel() for p in nn.ModuleList([embedding, head]).parameters())
+    return count(vocab + new_tokens) - count(vocab)
 
 
 def _running_mean_after(batch_mean, momentum):
