@@ -36,6 +36,7 @@ from course_utils.training_resume import restore_run, run_record, snapshot
 __all__ = ["train_one_epoch", "evaluate", "fit"]
 
 CHECK_EVERY = 16  # batches between two looks for a nan/inf loss (each look waits for a GPU)
+IGNORE_INDEX = -100  # the target value nn.CrossEntropyLoss ignores by default: no accuracy for it either
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: Any,
@@ -46,7 +47,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
 
     ``loader`` yields ``(inputs, targets)``; the loss is averaged over samples. ``scheduler``
     (if given) is stepped once per batch. ``device=None`` uses the device of the model's
-    parameters. ``acc`` is ``None`` when the outputs are not class scores for the targets.
+    parameters. ``acc`` is ``None`` when the outputs are not class scores for the targets;
+    targets of -100 (PyTorch's ``ignore_index``) are not counted in it, as the loss ignores them.
     ``progress``: ``True`` shows a bar for this epoch, ``False`` nothing; an existing tqdm bar
     is advanced by one per batch instead (``fit`` uses one bar for the whole run).
     Mixed precision, as nanoGPT does it: the forward pass and the loss run inside ``autocast``
@@ -182,7 +184,8 @@ class _Meter:
 
     No ``.item()`` and no ``argmax`` per batch (each would wait for a GPU): logits wait in a
     buffer of ``FLUSH_NUMEL`` values (16 MB in float32) and one ``argmax`` scores them all.
-    Accuracy compares against class indices, or against the argmax of probability targets.
+    Accuracy compares against class indices (those equal to :data:`IGNORE_INDEX` not counted), or
+    against the argmax of probability targets.
     """
 
     FLUSH_NUMEL = 1 << 22
@@ -212,8 +215,9 @@ class _Meter:
                 preds = torch.cat([z.argmax(1).flatten() for z in logits])
                 labels = torch.cat([self.as_labels(t).flatten() for t in targets])
             preds, labels = preds.flatten(), labels.flatten()
-            self.correct.append((preds == labels).sum())
-            self.counted += labels.numel()
+            kept = labels != IGNORE_INDEX  # a target the loss ignores is not scored either
+            self.correct.append((preds == labels)[kept].sum())
+            self.counted += int(kept.sum())
             self.pending, self.pending_numel = [], 0
 
     def assert_finite(self) -> None:
@@ -232,12 +236,15 @@ class _Meter:
         if self.as_labels is None:
             return {"loss": loss, "acc": None}
         self._flush()
+        if not self.counted:  # every target ignored: nothing to score
+            return {"loss": loss, "acc": None}
         return {"loss": loss, "acc": torch.stack(self.correct).sum().item() / self.counted}
 
 
 def _labels_for(logits: torch.Tensor, targets: torch.Tensor) -> Callable | None:
     """How to turn targets into class labels, or None when accuracy has no meaning."""
-    if logits.dim() == targets.dim() + 1 and not targets.is_floating_point():
+    if (logits.dim() == targets.dim() + 1 and not targets.is_floating_point()
+            and logits.shape[:1] + logits.shape[2:] == targets.shape):
         return lambda t: t  # (B, C, ...) logits vs (B, ...) class indices
     if (logits.shape == targets.shape and targets.is_floating_point() and logits.dim() > 1
             and logits.shape[1] > 1):

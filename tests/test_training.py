@@ -152,6 +152,30 @@ def test_accuracy_for_probability_targets_and_none_for_regression():
     assert regression["acc"] is None and regression["loss"] > 0
 
 
+def test_accuracy_leaves_out_the_targets_the_loss_ignores():
+    """-100 targets (nn.CrossEntropyLoss's ignore_index) count in neither the loss nor the accuracy."""
+    logits = torch.eye(3)[[0, 1, 2, 0, 1, 2]] * 10  # (6, 3): always right about its own class
+    targets = torch.tensor([0, 1, 2, 0, -100, -100])
+    stats = evaluate(nn.Identity(), [(logits, targets)], nn.CrossEntropyLoss())
+    assert stats["acc"] == 1.0  # 4 of 4 scored targets, not 4 of 6
+    torch.testing.assert_close(stats["loss"], nn.functional.cross_entropy(logits, targets).item())
+    every_ignored = evaluate(nn.Identity(), [(logits, torch.full((6,), -100))], nn.CrossEntropyLoss(reduction="sum"))
+    assert every_ignored["acc"] is None  # nothing to score, not a division by zero
+    # (B, C, T) logits for (B, T) targets, as F.cross_entropy takes them: scored per position
+    seq = evaluate(nn.Identity(), [(logits.T.reshape(1, 3, 6), targets[None])], nn.CrossEntropyLoss())
+    assert seq["acc"] == 1.0
+
+
+def test_no_accuracy_for_logits_laid_out_otherwise_than_cross_entropy_reads_them():
+    """(B, T, V) language-model logits with a loss that flattens them: argmax over dim 1 would be over
+    the positions, so no accuracy is given (it used to fail on the shapes, or be wrong when T = V)."""
+    logits, targets = torch.randn(2, 5, 7), torch.randint(7, (2, 5))
+    def flat_loss(z, t):
+        return nn.functional.cross_entropy(z.flatten(0, 1), t.flatten())
+    stats = evaluate(nn.Identity(), [(logits, targets)], flat_loss)
+    assert stats["acc"] is None and stats["loss"] == pytest.approx(flat_loss(logits, targets).item())
+
+
 def test_progress_false_prints_nothing(capfd):
     model, optimizer, scheduler, loader, val = setup()
     fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs=2, val_loader=val,
