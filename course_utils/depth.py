@@ -2,8 +2,9 @@
 
     depth(resnet50(weights=None), torch.zeros(1, 3, 224, 224))   # 50
 
-The model is traced with torch.fx; each node counts 1 when it multiplies by a weight matrix or
-kernel, and the longest chain through the graph wins (parallel branches do not add up).
+The model is traced with torch.fx; each node counts 1 when it calls a layer of ``layer_types``
+(conv, linear) or ``F.linear`` / ``F.conv*`` (a bare ``x @ self.weight`` is not seen), and the
+longest chain through the graph wins (parallel branches do not add up).
 """
 
 from __future__ import annotations

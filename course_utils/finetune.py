@@ -29,8 +29,8 @@ STRATEGIES: dict[str, list[str] | None] = {
 def _check_rate(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}; a typical "
-                         "fine-tuning learning rate is 1e-3 to 1e-1")
+        typical = "; a typical fine-tuning learning rate is 1e-3 to 1e-1" if name.startswith(("lr", "lrs[")) else ""
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}{typical}")
     return float(value)
 
 
@@ -146,7 +146,8 @@ def make_optimizer(model: nn.Module, *, lr: float, momentum: float = 0.9,
 
 # ----------------------------------------------------------------------------- feature caching
 def backbone_of(model: nn.Module) -> nn.Module:
-    """The torchvision ResNet without its head: images (B, 3, H, W) -> features (B, 2048).
+    """The torchvision ResNet without its head: images (B, 3, H, W) -> features (B, 2048)
+    for ResNet-50 (512 for ResNet-18/34).
 
     Shares its modules (and weights) with ``model``; nothing is copied.
     """
@@ -160,7 +161,7 @@ def extract_features(model: nn.Module, loader: DataLoader,
                      device: torch.device | str | None = None) -> TensorDataset:
     """Run the (frozen) backbone once over ``loader``: a TensorDataset of (features, targets).
 
-    Features are (N, 2048) float32 on the CPU, in the loader's order. Only valid when the
+    Features are (N, 2048) float32 on the CPU (512 wide for ResNet-18/34), in the loader's order. Only valid when the
     backbone is frozen (no augmentation, BatchNorm frozen): then they never change.
     """
     if any(p.requires_grad for n, p in model.named_parameters() if not n.startswith("fc.")):
@@ -172,7 +173,7 @@ def extract_features(model: nn.Module, loader: DataLoader,
     feats, targets = [], []
     try:
         for images, y in loader:
-            feats.append(backbone(images.to(device)).float().cpu())  # (B, 2048)
+            feats.append(backbone(images.to(device)).float().cpu())  # (B, 2048) for ResNet-50
             targets.append(torch.as_tensor(y))
     finally:
         model.train(was_training)

@@ -64,7 +64,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     ``targets`` either class indices (N,) / () / (N, d1, ...) of integers in [0, C) (or
     ``ignore_index``), or class probabilities with the shape of ``logits``.
     ``weight`` (C,) rescales each class; ``"mean"`` then divides by the total weight of the
-    non-ignored targets. ``label_smoothing`` e mixes the target with the uniform distribution:
+    non-ignored targets (class indices; for probability targets it divides by N, as PyTorch
+    does). ``label_smoothing`` e mixes the target with the uniform distribution:
     (1 - e) * target + e / C. Returns a scalar, or the per-sample losses for ``"none"``.
     """
     class_dim = _check_arguments(logits, targets, weight, reduction, label_smoothing)

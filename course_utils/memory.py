@@ -124,7 +124,8 @@ def training_flops(num_params: int, num_tokens: int, n_layers: int = 0, seq_len:
     (Kaplan et al. leave them out); biases and norm weights counted here make it a slight
     overestimate.
     Give ``n_layers``, ``seq_len`` and ``d_model`` to add attention's score and mixing matmuls,
-    ``6 * 2 * n_layers * seq_len * d_model`` FLOPs per token (Kaplan et al., 2020).
+    ``6 * 2 * n_layers * seq_len * d_model`` FLOPs per token: both products counted, as PaLM's
+    ``12 L H Q T`` (Chowdhery et al., 2022; Kaplan et al., 2020, give half of it).
     """
     for name, value in (("num_params", num_params), ("num_tokens", num_tokens),
                         ("n_layers", n_layers), ("seq_len", seq_len), ("d_model", d_model)):

@@ -50,12 +50,16 @@ def train_classifier(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor,
                      seed: int = 0, weight_decay: float = 0.01) -> dict:
     """Train the trainable parameters of ``model`` for ``steps`` steps; batches are drawn by
     reshuffling the examples each epoch (seeded). Returns ``{"losses", "seconds",
-    "trainable", "peak_bytes"}``: ``peak_bytes`` = weights + the most bytes of tensors
-    created at once during one training step (activations, gradients, AdamW state), measured.
+    "trainable", "peak_bytes"}``: ``peak_bytes`` = weights + AdamW's state + the most bytes of
+    tensors created at once during the second step (activations, gradients), measured; hence
+    ``steps`` >= 2 (the first step creates AdamW's state).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("no parameter requires a gradient: unfreeze something to train")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an int >= 2 (the memory peak is measured on the second step, "
+                         f"once AdamW's state exists), got {steps!r}")
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     order = torch.empty(0, dtype=torch.long)

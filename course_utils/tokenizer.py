@@ -16,7 +16,8 @@ from collections.abc import Iterable
 
 __all__ = ["PRETOKEN", "train_bpe", "bytes_per_token"]
 
-#: GPT-2's split, with Python's ``re`` (letters = ``[^\W\d_]``); every character falls in one
+#: GPT-2's split, with Python's ``re`` (letters = ``[^\W\d_]``; numbers = ``\d``, decimal digits
+#: only, where GPT-2's ``\p{N}`` also takes ² or ½); every character falls in one
 #: branch, so ``"".join(PRETOKEN.findall(text)) == text``.
 PRETOKEN = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
 
@@ -74,12 +75,12 @@ class BPETokenizer:
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The exact bytes the ids stand for."""
-        try:
-            return b"".join(self.vocab[i] for i in ids)
-        except IndexError:
-            bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        ids = list(ids)
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]  # -100 would index from the end
+        if bad:
             raise ValueError(f"token ids {bad[:5]} are outside the vocabulary "
-                             f"(0..{self.vocab_size - 1})") from None
+                             f"(0..{self.vocab_size - 1})")
+        return b"".join(self.vocab[i] for i in ids)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text; a multi-byte character cut by the end of a sample shows as '\ufffd'."""

@@ -191,8 +191,12 @@ def test_learning_rates_must_be_finite_and_non_negative():
     for bad in (float("nan"), float("inf"), -0.1):
         with pytest.raises(ValueError, match="finite number >= 0"):
             make_optimizer(model, lr=bad)
-    with pytest.raises(ValueError, match="momentum"):
-        make_optimizer(model, lr=0.1, momentum=float("nan"))
+    with pytest.raises(ValueError, match="learning rate is 1e-3 to 1e-1"):
+        make_optimizer(model, lr=-0.1)
+    for name in ("momentum", "weight_decay"):  # the learning-rate hint only where it is one
+        with pytest.raises(ValueError, match=name) as error:
+            make_optimizer(model, lr=0.1, **{name: float("nan")})
+        assert "learning rate" not in str(error.value)
     with pytest.raises(ValueError, match=r"lrs\['fc'\]"):
         make_optimizer(model, lr=0.1, lrs={"fc": -1.0, "*": 0.1})  # gradient ascent on the head
 

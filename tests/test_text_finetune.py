@@ -32,10 +32,12 @@ def test_training_learns_and_touches_only_trainable_parameters():
     model.body.requires_grad_(False)
     frozen = {k: v.clone() for k, v in model.body.state_dict().items()}
     ids, lengths, targets = _data()
-    result = train_classifier(model, ids, lengths, targets, lr=3e-2, steps=1, seed=0)
+    result = train_classifier(model, ids, lengths, targets, lr=3e-2, steps=2, seed=0)
     assert abs(result["losses"][0] - math.log(2)) < 0.3
     assert all(torch.equal(frozen[k], v) for k, v in model.body.state_dict().items())
-    assert result["trainable"] == 16 * 2 + 2 and result["peak_bytes"] > 0
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    state = 2 * 4 * (16 * 2 + 2) + 4  # AdamW's exp_avg, exp_avg_sq (float32) + a step counter
+    assert result["trainable"] == 16 * 2 + 2 and result["peak_bytes"] > weights + state  # + activations
 
     model = GPTClassifier(GPT(TINY), num_classes=2)
     result = train_classifier(model, ids, lengths, targets, lr=1e-2, steps=60, seed=0)
@@ -46,4 +48,10 @@ def test_training_learns_and_touches_only_trainable_parameters():
 def test_nothing_to_train_is_a_clear_error():
     model = GPTClassifier(GPT(TINY), 2).requires_grad_(False)
     with pytest.raises(ValueError, match="unfreeze"):
-        train_classifier(model, *_data(), lr=1e-3, steps=1)
+        train_classifier(model, *_data(), lr=1e-3, steps=2)
+
+
+@pytest.mark.parametrize("steps", [1, 0, 2.0, True])
+def test_fewer_than_two_steps_is_refused_as_the_peak_is_measured_on_the_second(steps):
+    with pytest.raises(ValueError, match=r"steps must be an int >= 2 .*second step"):
+        train_classifier(GPTClassifier(GPT(TINY), 2), *_data(), lr=1e-3, steps=steps)

@@ -65,6 +65,8 @@ def test_errors():
         BPETokenizer().encode(b"abc")
     with pytest.raises(ValueError, match="outside the vocabulary"):
         BPETokenizer().decode([300])
+    with pytest.raises(ValueError, match=r"\[-100\] are outside the vocabulary"):
+        BPETokenizer().decode_bytes([104, -100])  # -100 (a masked target) is no token either
 
 
 def test_close_to_hugging_face_tokenizers_trained_the_same_way():
