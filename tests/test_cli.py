@@ -19,6 +19,7 @@ from torch import nn
 from course_utils.__main__ import main
 from course_utils.checkpoint import save_checkpoint
 from course_utils.cli import arguments, cut, finetune as finetune_command, predict
+from course_utils.data.images import image_folder, load_image
 from course_utils.experiments import runner
 from course_utils.training import train_one_epoch
 
@@ -96,7 +97,8 @@ def test_every_bad_input_is_one_line_before_any_work(tmp_path, images, capsys, n
     assert "no such file" in _error(capsys, _finetune(images, tmp_path, "--weights", str(tmp_path / "w.pt"))
                                     + ["--strategy", "full"])
     if not torch.cuda.is_available():
-        assert "CUDA was asked for" in _error(capsys, _finetune(images, tmp_path, "--device", "cuda"))
+        no_gpu = _error(capsys, _finetune(images, tmp_path, "--device", "cuda"))
+        assert "CUDA was asked for" in no_gpu and "pass --device cpu" in no_gpu and "get_device" not in no_gpu
     lonely = write_image_folder(tmp_path / "lonely", classes=("cat", "dog"), per_class=1, size=8)
     assert "class 'cat' has 1 image" in _error(capsys, _finetune(lonely, tmp_path))
     assert not (tmp_path / "out" / "model.pt").exists()
@@ -274,6 +276,7 @@ def test_auto_on_the_command_line_chooses_what_the_table_shows(tmp_path, images,
     assert result["chosen"] == "cut-layer3" and set(result["probe"]) == set(STAGES)
     assert result["probe"]["layer3"]["acc"] == max(r["acc"] for r in result["probe"].values())
     assert (report / "stage_probe.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"report: {report / 'report.json'}, {report / 'confusion_matrix.png'}, {report / 'stage_probe.png'}" in out
     saved = torch.load(tmp_path / "out" / "model.pt", weights_only=True)
     assert saved["stage"] == "layer3" and saved["strategy"] == "cut-layer3"
     assert not any(k.startswith("layer4") for k in saved["model"])
@@ -379,3 +382,31 @@ def test_auto_on_both_weight_routes_offline(weights, tmp_path, images, capsys, r
     assert saved["preprocessing"]["name"] == name and saved["preprocessing"]["crop_size"] == 32
     assert main(["predict", "--model", str(tmp_path / "m.pt"), str(images)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 12
+
+
+def test_a_folder_of_splits_is_refused_not_read_as_two_classes(tmp_path, capsys, no_loading):
+    """train/ and val/, each with the class folders inside: once read as the classes 'train' and 'val'."""
+    for split in ("train", "val"):
+        write_image_folder(tmp_path / "split" / split, classes=("cat", "dog"), per_class=3, size=8)
+    err = _error(capsys, _finetune(tmp_path / "split", tmp_path))
+    assert "holds the splits ['train', 'val'], not classes" in err
+    assert f"--data {tmp_path / 'split' / 'train'} --val {tmp_path / 'split' / 'val'}" in err
+    write_image_folder(tmp_path / "named", classes=("test", "train"), per_class=2, size=8)  # images in them: classes
+    assert image_folder(tmp_path / "named").classes == ["test", "train"]
+
+
+def test_validation_images_that_are_also_training_images_are_refused(tmp_path, images, capsys, no_loading):
+    err = _error(capsys, _finetune(images, tmp_path, "--val", str(images)))
+    assert "--val shares 12 images with --data" in err and "would not be unbiased" in err
+
+
+def test_hidden_folders_are_left_out_and_16_bit_grey_is_scaled_not_clipped(tmp_path, images):
+    (images / "cat" / ".thumbnails").mkdir()
+    Image.new("RGB", (8, 8)).save(images / "cat" / ".thumbnails" / "t.png")
+    assert len(image_folder(images)) == 12  # 6 per class, the thumbnail not among them
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I;16")
+    pixels = np.asarray(load_image(tmp_path / "grey16.png"))
+    assert pixels.dtype == np.uint8 and (pixels == 255).mean() < 0.01  # clipped at 255, it was 99.6 % white
+    np.testing.assert_allclose(pixels[..., 0], np.round(ramp / 257), atol=0)  # not 255 from 256 up

@@ -69,7 +69,8 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16/fp16 on CUDA, fp32 else")
     p.add_argument("--save", type=Path, required=True, help="the fine-tuned model file (.pt)")
-    p.add_argument("--report", type=Path, help="folder for report.json and confusion_matrix.png")
+    p.add_argument("--report", type=Path, help="folder for report.json, confusion_matrix.png and (auto / cut-*) "
+                                               "stage_probe.png")
 
 
 def add_predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,10 +80,10 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", type=Path, help="also write the predictions to this CSV file")
 
 
-def writable_file(path: Path, flag: str) -> None:
+def writable_file(path: Path, flag: str, example: str = "model.pt") -> None:
     if path.is_dir():
         raise CommandError(message(MESSAGES, "{flag} {path} is a folder; give a file name such as {example}",
-                                             flag=flag, path=path, example=path / "model.pt"))
+                                             flag=flag, path=path, example=path / example))
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)

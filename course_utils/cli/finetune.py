@@ -48,6 +48,13 @@ MESSAGES: dict[str, str] = {
         "于训练）；请添加图片，或者用 --strategy last-stage",
     "--val classes {val} differ from --data classes {train}; use the same class sub-folder names in both":
         "--val 的类别 {val} 与 --data 的类别 {train} 不同；两者的类别子文件夹名称必须相同",
+    "--val shares {n} images with --data (e.g. {example}): its accuracy would not be unbiased; pass a folder of "
+    "other images, or drop --val to hold out 20% of --data":
+        "--val 与 --data 有 {n} 张相同的图片（例如 {example}）：这样得到的准确率不再无偏；"
+        "请给出一个由其他图片组成的文件夹，或者去掉 --val，从 --data 中留出 20%",
+    "--device {device} is not available here ({reason}); drop --device to use the best available one, or pass "
+    "--device cpu":
+        "这里没有 --device {device}（{reason}）；去掉 --device 以使用最好的可用设备，或者用 --device cpu",
     "{n} classes {classes}: {train} training, {val} validation images":
         "{n} 个类别 {classes}：{train} 张训练图片，{val} 张验证图片",
     " ({count} non-image files skipped)": "（跳过了 {count} 个非图片文件）",
@@ -55,7 +62,7 @@ MESSAGES: dict[str, str] = {
     "warning: the training loss rose from {first:.3f} to {last:.3f}: the learning rate is probably too high (try --lr "
     "10 times smaller)":
         "警告：训练损失从 {first:.3f} 升到了 {last:.3f}：学习率可能太大（试试把 --lr 缩小到十分之一）",
-    "report: {json}, {png}": "报告：{json}，{png}",
+    "report: {files}": "报告：{files}",
 }
 
 
@@ -95,6 +102,11 @@ def _check_finetune(args, info: ddp.DistInfo):
             raise CommandError(message(MESSAGES, "--val classes {val} differ from --data classes {train}; use the "
                                                  "same class sub-folder names in both",
                                                  val=val.classes, train=train.classes))
+        shared = {p.resolve() for p, _ in train.samples} & {p.resolve() for p, _ in val.samples}
+        if shared:
+            raise CommandError(message(MESSAGES, "--val shares {n} images with --data (e.g. {example}): its accuracy "
+                                                 "would not be unbiased; pass a folder of other images, or drop --val "
+                                                 "to hold out 20% of --data", n=len(shared), example=min(shared)))
     return weights, train, val, (train.dataset if isinstance(train, Subset) else train).skipped
 
 
@@ -106,7 +118,10 @@ def run_finetune(args) -> dict:
     try:
         device = get_device(args.device) if args.device else None
     except RuntimeError as exc:  # e.g. --device cuda on a machine without a GPU
-        raise CommandError(str(exc)) from exc
+        reason = str(exc).split(";")[0]  # get_device's advice is for Python callers
+        raise CommandError(message(MESSAGES, "--device {device} is not available here ({reason}); drop --device to "
+                                             "use the best available one, or pass --device cpu",
+                                   device=args.device, reason=reason)) from exc
     info = ddp.init_distributed(device)
     try:
         weights, train, val, skipped = _check_finetune(args, info)
@@ -161,20 +176,23 @@ def run_finetune(args) -> dict:
                                       "rate is probably too high (try --lr 10 times smaller)",
                                       first=history[0]["train_loss"], last=history[-1]["train_loss"]))
             if args.report is not None:
-                _write_report(args.report, result)
-                say(message(MESSAGES, "report: {json}, {png}", json=args.report / "report.json",
-                            png=args.report / "confusion_matrix.png"))
+                written = _write_report(args.report, result)
+                say(message(MESSAGES, "report: {files}", files=", ".join(str(p) for p in written)))
         return result
     finally:
         ddp.cleanup(info)
 
 
-def _write_report(folder: Path, result: dict) -> None:
-    (folder / "report.json").write_text(json.dumps(result, indent=2))
+def _write_report(folder: Path, result: dict) -> list[Path]:
+    """report.json, confusion_matrix.png and (auto / cut-*) stage_probe.png; the files written."""
+    written = [folder / "report.json", folder / "confusion_matrix.png"]
+    written[0].write_text(json.dumps(result, indent=2))
     fig = plot_confusion_matrix(result["confusion_matrix"], result["classes"])
-    fig.savefig(folder / "confusion_matrix.png", dpi=100)
+    fig.savefig(written[1], dpi=100)
     plt.close(fig)
     if "probe" in result:
         fig = plot_stage_probe(result["probe"], result["stage"])
         fig.savefig(folder / "stage_probe.png", dpi=100)
         plt.close(fig)
+        written.append(folder / "stage_probe.png")
+    return written

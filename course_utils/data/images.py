@@ -6,6 +6,8 @@
 at least two classes, every class with at least one image, every image readable. Files whose
 name does not end in an image extension (``.txt``, ``.DS_Store``, ...) are skipped and counted,
 never silently trained on; a file with an image extension that cannot be decoded stops the run.
+Hidden files and folders (``.thumbnails/``) are left out. A folder of splits (``train/``, ``val/``,
+each with the class folders inside) is refused with the fix, not read as two classes.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 __all__ = ["ImageFolderError", "load_image", "image_folder", "stratified_split"]
+
+#: Folder names that name a split of a dataset, not a class of it.
+SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test", "testing", "eval"}
 
 
 class ImageFolderError(ValueError):
@@ -33,6 +39,8 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise ImageFolderError(f"{path}: no such image file")
     try:
         with Image.open(path) as image:
+            if image.mode.startswith("I;16"):  # 16-bit grey (PNG): convert() would clip it at 255, white
+                image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
             return image.convert("RGB")  # convert() decodes every pixel: truncation shows here
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageFolderError(f"{path} is not a readable image ({type(exc).__name__}: {exc}); "
@@ -73,9 +81,19 @@ def image_folder(root: str | os.PathLike, transform: Callable | None = None, *,
         found = f"only {classes[0]!r}" if classes else "none"
         raise ImageFolderError(f"{root} needs at least 2 class sub-folders (found {found}); "
                                "put each class's images in its own sub-folder, e.g. cat/ and dog/")
+    splits = [name for name in classes if name.lower() in SPLIT_NAMES]
+    if len(splits) >= 2 and all(not _image_files(root / name) for name in splits):
+        train = next((s for s in splits if s.lower() in ("train", "training")), splits[0])
+        val = next((s for s in splits if s != train and s.lower() in ("val", "valid", "validation", "eval")),
+                   next(s for s in splits if s != train))
+        raise ImageFolderError(f"{root} holds the splits {splits}, not classes: each has its class folders "
+                               f"inside; pass one split as the data and another as the validation folder, "
+                               f"e.g. --data {root / train} --val {root / val}")
     samples, skipped = [], 0
     for index, name in enumerate(classes):
-        files = sorted(p for p in (root / name).rglob("*") if p.is_file() and not p.name.startswith("."))
+        folder = root / name
+        files = sorted(p for p in folder.rglob("*") if p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
         images = [p for p in files if p.suffix.lower() in IMG_EXTENSIONS]
         skipped += len(files) - len(images)
         if not images:
@@ -86,6 +104,11 @@ def image_folder(root: str | os.PathLike, transform: Callable | None = None, *,
         for path, _ in samples:
             load_image(path)
     return FolderDataset(samples, classes, transform, skipped)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files directly in ``folder`` (not in its sub-folders)."""
+    return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS]
 
 
 def stratified_split(targets: Sequence[int], val_fraction: float = 0.2, seed: int = 0,

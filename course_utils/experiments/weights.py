@@ -35,10 +35,12 @@ __all__ = ["WeightsError", "preprocessing", "imagenet_available", "load_resnet50
 
 #: What a learner reads, errors and the "what was loaded" line: English template -> Chinese, same fields.
 MESSAGES: dict[str, str] = {
-    "{where} does not hold ResNet-50 weights{hint}: {problems}. Pass a ResNet-50 checkpoint (e.g. one saved by python "
-    "-m course_utils finetune), or weights='imagenet' | 'course' | None":
-        "{where} 里不是 ResNet-50 的权重{hint}：{problems}。请传入 ResNet-50 的检查点（例如 python -m course_utils fin"
-        "etune 保存的），或者用 weights='imagenet' | 'course' | None",
+    "{where} does not hold ResNet-50 weights{hint}: {problems}. Pass a whole ResNet-50's checkpoint (python -m "
+    "course_utils finetune saves one with --strategy full, last-stage, linear-probe, full-discriminative or scratch; "
+    "auto and cut-* save a cut network), or weights 'imagenet', 'course' or None (--weights imagenet|course|none)":
+        "{where} 里不是 ResNet-50 的权重{hint}：{problems}。请传入完整 ResNet-50 的检查点（python -m course_utils "
+        "finetune 用 --strategy full、last-stage、linear-probe、full-discriminative 或 scratch 时保存的就是；auto 和 "
+        "cut-* 保存的是截断的网络），或者用权重 'imagenet'、'course' 或 None（--weights imagenet|course|none）",
     " (it looks like a ResNet-18/34: BasicBlocks, 512 features)":
         "（看起来是 ResNet-18/34：BasicBlock 结构，512 维特征）",
     "ImageNet weights for ResNet-50 are not cached at {path} and {host} cannot be reached. On a machine with "
@@ -136,8 +138,10 @@ def _check_resnet50(state: Mapping, where: str) -> None:
         hint = message(MESSAGES, " (it looks like a ResNet-18/34: BasicBlocks, 512 features)") if \
             "layer1.0.conv3.weight" not in state and "layer1.0.conv1.weight" in state else ""
         raise WeightsError(message(MESSAGES, "{where} does not hold ResNet-50 weights{hint}: {problems}. Pass a "
-                                             "ResNet-50 checkpoint (e.g. one saved by python -m course_utils "
-                                             "finetune), or weights='imagenet' | 'course' | None",
+                                             "whole ResNet-50's checkpoint (python -m course_utils finetune saves one "
+                                             "with --strategy full, last-stage, linear-probe, full-discriminative or "
+                                             "scratch; auto and cut-* save a cut network), or weights 'imagenet', "
+                                             "'course' or None (--weights imagenet|course|none)",
                                              where=where, hint=hint, problems=problems[:300]))
 
 
