@@ -410,3 +410,13 @@ def test_hidden_folders_are_left_out_and_16_bit_grey_is_scaled_not_clipped(tmp_p
     pixels = np.asarray(load_image(tmp_path / "grey16.png"))
     assert pixels.dtype == np.uint8 and (pixels == 255).mean() < 0.01  # clipped at 255, it was 99.6 % white
     np.testing.assert_allclose(pixels[..., 0], np.round(ramp / 257), atol=0)  # not 255 from 256 up
+
+
+def test_a_refused_command_leaves_no_folder_behind(tmp_path, images, capsys, no_loading):
+    """The output folders are checked (the nearest existing one must be writable), not made, before the run."""
+    _error(capsys, ["finetune", "--data", str(tmp_path / "nope"), "--save", str(tmp_path / "e1" / "sub" / "m.pt"),
+                    "--report", str(tmp_path / "e1" / "rep")])
+    assert not (tmp_path / "e1").exists()
+    err = _error(capsys, ["predict", "--model", str(tmp_path / "nope.pt"), str(images),
+                          "--csv", str(tmp_path / "e2" / "p.csv")])
+    assert "does not exist" in err and not (tmp_path / "e2").exists()

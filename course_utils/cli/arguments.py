@@ -8,6 +8,7 @@ starts; argparse's own usage errors keep their English text.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 from pathlib import Path
@@ -85,11 +86,12 @@ def writable_file(path: Path, flag: str, example: str = "model.pt") -> None:
         raise CommandError(message(MESSAGES, "{flag} {path} is a folder; give a file name such as {example}",
                                              flag=flag, path=path, example=path / example))
     folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    existing = folder  # the folders are made when the file is written, not now: a failed run leaves none
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
         raise CommandError(message(MESSAGES, "{flag}: cannot create folder {folder} ({reason}); choose another place",
-                                             flag=flag, folder=folder, reason=exc.strerror)) from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
+                                             flag=flag, folder=folder, reason=os.strerror(errno.ENOTDIR)))
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise CommandError(message(MESSAGES, "{flag}: folder {folder} is not writable; choose another place",
-                                             flag=flag, folder=folder))
+                                             flag=flag, folder=existing))

@@ -186,6 +186,7 @@ def run_finetune(args) -> dict:
 def _write_report(folder: Path, result: dict) -> list[Path]:
     """report.json, confusion_matrix.png and (auto / cut-*) stage_probe.png; the files written."""
     written = [folder / "report.json", folder / "confusion_matrix.png"]
+    folder.mkdir(parents=True, exist_ok=True)  # checked writable before the run, made now
     written[0].write_text(json.dumps(result, indent=2))
     fig = plot_confusion_matrix(result["confusion_matrix"], result["classes"])
     fig.savefig(written[1], dpi=100)

@@ -105,6 +105,8 @@ def image_paths(inputs: list[Path]) -> tuple[list[Path], int]:
 def run_predict(args, batch_size: int = 64) -> list[list[tuple[str, float]]]:
     if args.csv is not None:
         writable_file(args.csv, "--csv", example="predictions.csv")
+    if not args.model.is_file():  # before decoding every image: a typo in --model stops at once
+        load_model(args.model)  # raises the checkpoint's own "does not exist" error
     paths, skipped = image_paths(args.images)
     for path in paths:  # every image decoded once before any work: a bad one stops the run here
         load_image(path)
