@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from course_utils.exercises import answer_key
+from tests.test_prose_numbers import output_text
 from tools.nbenv import all_notebooks
 
 NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?!\w)")
@@ -28,14 +29,8 @@ def significant_digits(number: str) -> int:
 
 def printed_numbers(nb) -> set[str]:
     """Every number with 3+ significant digits in the stored outputs, but those of the exercise cells."""
-    texts = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "Exercise(" in cell.source or ".check(" in cell.source:
-            continue
-        for out in cell.get("outputs", []):
-            texts.append(out.get("text", ""))
-            texts += [out.get("data", {}).get(kind, "") for kind in ("text/plain", "text/html", "text/markdown")]
-    return {n for n in NUMBER.findall("\n".join(texts)) if significant_digits(n) >= 3}
+    cells = [c for c in nb.cells if "Exercise(" not in c.source and ".check(" not in c.source]
+    return {n for n in NUMBER.findall(output_text(cells)) if significant_digits(n) >= 3}
 
 
 def accepted_among(entry: dict, numbers: set[str]) -> list[str]:

@@ -15,9 +15,11 @@ from torch import nn
 from course_utils import i18n
 from course_utils.exercises import Exercise, Verdict, answer_key, plain_text
 from course_utils.exercises.typed import parse_answer
+from course_utils.gpt import GPT, GPTConfig
 from course_utils.memory import training_flops, training_state_bytes
 from course_utils.params import count_parameters, expected_parameters
 from course_utils.peft import LoRALinear
+from course_utils.sft import grow_vocab
 
 
 @pytest.fixture(autouse=True)
@@ -189,14 +191,10 @@ def _accumulation_divisor(batch, micro_batches):
     return ratio.mean().item()
 
 
-def _added_by_new_tokens(d_model, new_tokens, vocab=1024):
-    """Parameters gained by a tied-embedding model (GPT-2's layout) when its vocabulary grows."""
-    def count(v):
-        embedding = nn.Embedding(v, d_model)
-        head = nn.Linear(d_model, v, bias=False)
-        head.weight = embedding.weight  # tied: one matrix
-        return sum(p.numel() for p in nn.ModuleList([embedding, head]).parameters())
-    return count(vocab + new_tokens) - count(vocab)
+def _added_by_new_tokens(d_model, new_tokens):
+    """Parameters a tied-embedding GPT (GPT-2's layout) gains from notebook 08's grow_vocab."""
+    model = GPT(GPTConfig(vocab_size=64, context_length=8, d_model=d_model, n_layers=1, n_heads=4))
+    return count_parameters(grow_vocab(model, new_tokens)) - count_parameters(model)
 
 
 def _running_mean_after(batch_mean, momentum):

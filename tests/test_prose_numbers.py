@@ -40,13 +40,18 @@ def quoted_numbers(markdown: str) -> list[str]:
     return NUMBER.findall(SKIPPED.sub(" ", MATH.sub(" ", markdown)))
 
 
-def printed_numbers(nb) -> set[str]:
+def output_text(cells) -> str:
+    """Every stored text output of ``cells`` (streams, plain text, HTML, Markdown), joined."""
     texts = []
-    for cell in nb.cells:
+    for cell in cells:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             texts.append(out.get("text", ""))
             texts += [out.get("data", {}).get(kind, "") for kind in ("text/plain", "text/html", "text/markdown")]
-    return set(NUMBER.findall("\n".join(texts)))
+    return "\n".join(texts)
+
+
+def printed_numbers(nb) -> set[str]:
+    return set(NUMBER.findall(output_text(nb.cells)))
 
 
 def shows(printed: str, quoted: str) -> bool:
