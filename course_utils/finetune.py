@@ -29,7 +29,7 @@ STRATEGIES: dict[str, list[str] | None] = {
 def _check_rate(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value < 0:
-        typical = "; a typical fine-tuning learning rate is 1e-3 to 1e-1" if name.startswith(("lr", "lrs[")) else ""
+        typical = "; a typical fine-tuning learning rate is 1e-3 to 1e-1" if name.startswith("lr") else ""
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}{typical}")
     return float(value)
 

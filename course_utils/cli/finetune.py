@@ -29,7 +29,7 @@ from course_utils.experiments.stage_probe import plot_stage_probe
 from course_utils.experiments.weights import load_resnet50, preprocessing
 from course_utils.i18n import message
 from course_utils.plots import plot_confusion_matrix
-from course_utils.repro import get_device, seed_everything
+from course_utils.repro import device_missing, get_device, seed_everything
 
 __all__ = ["run_finetune"]
 
@@ -52,9 +52,10 @@ MESSAGES: dict[str, str] = {
     "other images, or drop --val to hold out 20% of --data":
         "--val 与 --data 有 {n} 张相同的图片（例如 {example}）：这样得到的准确率不再无偏；"
         "请给出一个由其他图片组成的文件夹，或者去掉 --val，从 --data 中留出 20%",
-    "--device {device} is not available here ({reason}); drop --device to use the best available one, or pass "
-    "--device cpu":
-        "这里没有 --device {device}（{reason}）；去掉 --device 以使用最好的可用设备，或者用 --device cpu",
+    "{kind} was asked for (--device {device}) but is not available here ({missing}); drop --device to use the best "
+    "available one, or pass --device cpu":
+        "要求使用 {kind}（--device {device}），但这里没有（{missing}）；去掉 --device 以使用最好的可用设备，"
+        "或者用 --device cpu",
     "{n} classes {classes}: {train} training, {val} validation images":
         "{n} 个类别 {classes}：{train} 张训练图片，{val} 张验证图片",
     " ({count} non-image files skipped)": "（跳过了 {count} 个非图片文件）",
@@ -115,13 +116,13 @@ def _set_transform(dataset, transform) -> None:
 
 
 def run_finetune(args) -> dict:
-    try:
-        device = get_device(args.device) if args.device else None
-    except RuntimeError as exc:  # e.g. --device cuda on a machine without a GPU
-        reason = str(exc).split(";")[0]  # get_device's advice is for Python callers
-        raise CommandError(message(MESSAGES, "--device {device} is not available here ({reason}); drop --device to "
-                                             "use the best available one, or pass --device cpu",
-                                   device=args.device, reason=reason)) from exc
+    missing = device_missing(torch.device(args.device)) if args.device else None
+    if missing:  # e.g. --device cuda on a machine without a GPU: the fix is a flag, not get_device()'s
+        raise CommandError(message(MESSAGES, "{kind} was asked for (--device {device}) but is not available here "
+                                             "({missing}); drop --device to use the best available one, or pass "
+                                             "--device cpu", kind=args.device.upper(), device=args.device,
+                                   missing=missing))
+    device = get_device(args.device) if args.device else None
     info = ddp.init_distributed(device)
     try:
         weights, train, val, skipped = _check_finetune(args, info)
