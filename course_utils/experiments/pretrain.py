@@ -141,17 +141,20 @@ def _run_kind(device: str | None, threads: int | None) -> str:
     return f"on cpu with {threads} thread(s)" if kind == "cpu" else f"on {kind}"
 
 
+def _steps(cfg: PretrainConfig) -> int:
+    """Training steps of the run: full batches only (``drop_last``), every epoch."""
+    return cfg.epochs * (cfg.train_size // cfg.batch_size)
+
+
 def _cpu_seconds(cfg: PretrainConfig, threads: int) -> float:
     """The estimated seconds of training on ``threads`` CPU threads (an evaluation image counts half)."""
-    steps = cfg.epochs * (cfg.train_size // cfg.batch_size)
     rate = CPU_IMAGES_PER_SECOND_2_THREADS * threads / 2 * (32 / cfg.image_size) ** 2
-    return (steps * cfg.batch_size + cfg.epochs * cfg.test_size / 2) / rate
+    return (_steps(cfg) * cfg.batch_size + cfg.epochs * cfg.test_size / 2) / rate
 
 
 def _estimate(cfg: PretrainConfig, device: torch.device) -> str:
     """About how long training takes, from the measured speed of a 2-core CPU."""
-    steps = cfg.epochs * (cfg.train_size // cfg.batch_size)
-    what = f"{steps} steps of {cfg.batch_size} images at {cfg.image_size} px"
+    what = f"{_steps(cfg)} steps of {cfg.batch_size} images at {cfg.image_size} px"
     if device.type != "cpu":
         return f"{what}: a few minutes at most on {device.type}."
     seconds = _cpu_seconds(cfg, torch.get_num_threads())
